@@ -1,0 +1,60 @@
+export interface MailAddress {
+  /** Display name decoded per RFC 2047, when present. */
+  name?: string;
+  address: string;
+}
+
+/** One leaf or multipart node of the MIME tree. */
+export interface MimePart {
+  /** Position in the tree: "1" is the root, "1.2" its second child. */
+  path: string;
+  contentType: string; // lower-case "type/subtype"
+  charset?: string;
+  /** "attachment", "inline" or undefined. */
+  disposition?: string;
+  /** From Content-Disposition filename (RFC 2231 and 2047 decoded) or Content-Type name. */
+  filename?: string;
+  transferEncoding?: string;
+  /** Size after transfer decoding (base64, quoted-printable); 0 for multipart nodes. */
+  size: number;
+  /** SHA-256 of the decoded content, hex; absent for multipart nodes. */
+  sha256?: string;
+  /** True when the part is an attachment: a filename or disposition "attachment". */
+  isAttachment: boolean;
+}
+
+/** What the MIME stage extracted from a message. */
+export interface MessageInfo {
+  /** Header values decoded per RFC 2047, unfolded; absent headers are undefined. */
+  headers: {
+    from?: string;
+    to?: string;
+    cc?: string;
+    replyTo?: string;
+    subject?: string;
+    date?: string;
+    messageId?: string;
+    inReplyTo?: string;
+    /** X-Mailer, else User-Agent. */
+    userAgent?: string;
+    received: number; // count of Received headers
+  };
+  from: MailAddress[];
+  to: MailAddress[];
+  cc: MailAddress[];
+  /** Message size in bytes as the parser received it. */
+  size: number;
+  parts: MimePart[];
+  attachments: MimePart[];
+  /** Parse problems: "mime_header_too_long", "mime_too_many_parts", "message_truncated", ... */
+  anomalies: string[];
+}
+
+export interface MailLimits {
+  /** Header block larger than this is cut and flagged. */
+  maxHeaderBytes: number;
+  /** MIME parts beyond this count are not analysed. */
+  maxParts: number;
+  /** MIME nesting depth beyond this is not analysed. */
+  maxDepth: number;
+}

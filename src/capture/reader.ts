@@ -1,0 +1,341 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { createGunzip } from 'node:zlib';
+
+import { isPcapMagic, PcapParser } from './pcap.js';
+import { isPcapngMagic, PcapngParser } from './pcapng.js';
+import { CaptureError, type CaptureStats, type Packet, type ProgressCallback } from './types.js';
+
+/** Default size of one read from the input, in bytes. */
+export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
+
+/** zlib rejects output chunk sizes below 64 bytes. */
+const MIN_GZIP_CHUNK_SIZE = 64;
+
+export interface ReadCaptureOptions {
+  /** Counters to update in place; a fresh set is made when absent. */
+  stats?: CaptureStats;
+  /** Called after each chunk with the input bytes read so far (compressed bytes for gzip). */
+  onProgress?: ProgressCallback;
+  /** Bytes per read from the input; default DEFAULT_CHUNK_SIZE. */
+  chunkSize?: number;
+}
+
+/**
+ * A format parser that the chunk loop drives. Both methods take the buffer's file offset
+ * (`base`, the input offset of buf[0]) so that packets and errors name absolute offsets.
+ */
+export interface RecordParser {
+  /**
+   * Returns the total length of the record at buf[pos], reading only buf[pos..pos+avail).
+   * When avail is too short to hold the length field it returns the header size it needs
+   * (a value larger than avail). Throws CaptureError for an impossible length.
+   */
+  recordLength(buf: Buffer, pos: number, avail: number, base: number): number;
+  /**
+   * Delivers every complete record in buf[pos..end) and returns the position of the first
+   * record that is not complete (end when none is left).
+   */
+  parse(buf: Buffer, pos: number, end: number, base: number): number;
+}
+
+export function createCaptureStats(): CaptureStats {
+  return { packets: 0, bytes: 0, inputBytes: 0, snapTruncated: 0, skippedBlocks: 0, dropped: 0 };
+}
+
+/**
+ * Splits a stream of chunks into records. Records that lie inside one chunk are parsed in
+ * place; a record that spans chunks is copied into a buffer of its own, which the packet's
+ * data then views. That buffer is never reused, so a view stays valid after the callback.
+ */
+class ChunkSplitter {
+  /** Input offset of the next byte that feed() will receive. */
+  offset = 0;
+  private carry: Buffer | null = null;
+  private carryLength = 0;
+  private carryOffset = 0;
+
+  constructor(
+    private readonly parser: RecordParser,
+    private readonly file: string,
+  ) {}
+
+  feed(chunk: Buffer): void {
+    const chunkOffset = this.offset;
+    this.offset += chunk.length;
+
+    let pos = 0;
+    if (this.carryLength > 0) {
+      pos = this.fillCarry(chunk);
+      if (this.carryLength > 0) return;
+    }
+
+    const stop = this.parser.parse(chunk, pos, chunk.length, chunkOffset);
+    if (stop < chunk.length) {
+      const rest = chunk.length - stop;
+      const need = this.parser.recordLength(chunk, stop, rest, chunkOffset);
+      this.carry = Buffer.allocUnsafe(Math.max(need, rest));
+      chunk.copy(this.carry, 0, stop);
+      this.carryLength = rest;
+      this.carryOffset = chunkOffset + stop;
+    }
+  }
+
+  /** Input offset of the record that is not yet complete, or of the end of input. */
+  pendingOffset(): number {
+    return this.carryLength > 0 ? this.carryOffset : this.offset;
+  }
+
+  /** Throws when the input ended inside a record. */
+  finish(): void {
+    if (this.carryLength > 0) {
+      throw new CaptureError(
+        'MAILTAP_ERR_TRUNCATED',
+        this.file,
+        this.carryOffset,
+        `record cut by end of file (${this.carryLength} bytes present)`,
+      );
+    }
+  }
+
+  /** Moves bytes from the front of chunk into the carry buffer; returns the bytes used. */
+  private fillCarry(chunk: Buffer): number {
+    let pos = 0;
+    for (;;) {
+      const carry = this.carry as Buffer;
+      const need = this.parser.recordLength(carry, 0, this.carryLength, this.carryOffset);
+      if (need <= this.carryLength) {
+        this.parser.parse(carry, 0, this.carryLength, this.carryOffset);
+        this.carry = null;
+        this.carryLength = 0;
+        return pos;
+      }
+      if (pos === chunk.length) return pos;
+
+      if (need > carry.length) {
+        const grown = Buffer.allocUnsafe(need);
+        carry.copy(grown, 0, 0, this.carryLength);
+        this.carry = grown;
+      }
+      const take = Math.min(need - this.carryLength, chunk.length - pos);
+      chunk.copy(this.carry as Buffer, this.carryLength, pos, pos + take);
+      this.carryLength += take;
+      pos += take;
+    }
+  }
+}
+
+interface RawSource {
+  chunks: AsyncGenerator<Buffer>;
+  bytesRead: number;
+}
+
+/** Wraps a byte stream so that read errors become CaptureError and bytes are counted. */
+function rawSource(input: Readable, file: string): RawSource {
+  const source: RawSource = { chunks: undefined as unknown as AsyncGenerator<Buffer>, bytesRead: 0 };
+  source.chunks = (async function* () {
+    try {
+      for await (const chunk of input) {
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+        source.bytesRead += bytes.length;
+        yield bytes;
+      }
+    } catch (err) {
+      if (err instanceof CaptureError) throw err;
+      throw new CaptureError('MAILTAP_ERR_OPEN', file, source.bytesRead, `read failed (${describe(err)})`);
+    }
+  })();
+  return source;
+}
+
+/** Reads chunks until at least `count` bytes are there or the input ends; returns them joined. */
+async function peek(chunks: AsyncGenerator<Buffer>, count: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let length = 0;
+  while (length < count) {
+    const next = await chunks.next();
+    if (next.done) break;
+    parts.push(next.value);
+    length += next.value.length;
+  }
+  return parts.length === 1 ? parts[0] : Buffer.concat(parts, length);
+}
+
+async function* prepend(first: Buffer, rest: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {
+  if (first.length > 0) yield first;
+  yield* rest;
+}
+
+/**
+ * Decompresses a gzip stream, including several members one after the other. zlib errors
+ * become MAILTAP_ERR_GZIP at the offset of the record that was being read.
+ */
+async function* gunzipChunks(
+  compressed: AsyncGenerator<Buffer>,
+  chunkSize: number,
+  file: string,
+  pendingOffset: () => number,
+): AsyncGenerator<Buffer> {
+  const gunzip = createGunzip({ chunkSize: Math.max(chunkSize, MIN_GZIP_CHUNK_SIZE) });
+  let sourceError: unknown = null;
+
+  // Feed the decompressor by hand so that read errors stay distinguishable from zlib errors.
+  const pump = (async () => {
+    try {
+      for await (const chunk of compressed) {
+        if (!gunzip.write(chunk)) {
+          await new Promise<void>((resolve) => {
+            const done = () => {
+              gunzip.off('drain', done);
+              gunzip.off('close', done);
+              resolve();
+            };
+            gunzip.on('drain', done);
+            gunzip.on('close', done);
+          });
+        }
+        if (gunzip.destroyed) return;
+      }
+      gunzip.end();
+    } catch (err) {
+      sourceError = err;
+      gunzip.destroy(err as Error);
+    }
+  })();
+
+  try {
+    for await (const chunk of gunzip) yield chunk as Buffer;
+  } catch (err) {
+    if (sourceError !== null) throw sourceError;
+    throw new CaptureError(
+      'MAILTAP_ERR_GZIP',
+      file,
+      pendingOffset(),
+      `gzip stream is invalid (${describe(err)})`,
+    );
+  } finally {
+    gunzip.destroy();
+    await pump;
+    await compressed.return(undefined);
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code && !err.message.startsWith(code) ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}
+
+function chooseParser(
+  head: Buffer,
+  file: string,
+  onPacket: (p: Packet) => void,
+  stats: CaptureStats,
+): RecordParser {
+  if (head.length === 0) throw new CaptureError('MAILTAP_ERR_FORMAT', file, 0, 'empty file');
+  if (isPcapMagic(head)) return new PcapParser(file, onPacket, stats);
+  if (isPcapngMagic(head)) return new PcapngParser(file, onPacket, stats);
+  const magic = head.subarray(0, 4).toString('hex');
+  throw new CaptureError(
+    'MAILTAP_ERR_FORMAT',
+    file,
+    0,
+    `unknown file format (first bytes 0x${magic}); expected pcap, pcapng or gzip`,
+  );
+}
+
+/**
+ * Reads a capture from a byte stream, for stdin and for tests. `name` is used in errors and
+ * totalBytes in progress reports. See readCapture for the rest of the contract.
+ */
+export async function readCaptureStream(
+  input: Readable,
+  name: string,
+  onPacket: (p: Packet) => void,
+  options: ReadCaptureOptions = {},
+  totalBytes?: number,
+): Promise<CaptureStats> {
+  const stats = options.stats ?? createCaptureStats();
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const onProgress = options.onProgress;
+  const raw = rawSource(input, name);
+
+  try {
+    const start = await peek(raw.chunks, 2);
+    const gzipped = start.length >= 2 && start[0] === 0x1f && start[1] === 0x8b;
+
+    let splitter: ChunkSplitter | null = null;
+    const pendingOffset = () => (splitter ? splitter.pendingOffset() : 0);
+    const chunks = gzipped
+      ? gunzipChunks(prepend(start, raw.chunks), chunkSize, name, pendingOffset)
+      : prepend(start, raw.chunks);
+
+    const head = await peek(chunks, 4);
+    if (head.length > 0 && head.length < 4) {
+      throw new CaptureError('MAILTAP_ERR_FORMAT', name, 0, `file too short (${head.length} bytes)`);
+    }
+    splitter = new ChunkSplitter(chooseParser(head, name, onPacket, stats), name);
+
+    let chunk: Buffer | null = head.length > 0 ? head : null;
+    while (chunk !== null) {
+      splitter.feed(chunk);
+      stats.inputBytes = splitter.offset;
+      if (onProgress) onProgress(raw.bytesRead, totalBytes);
+      await yieldToEventLoop();
+
+      const next = await chunks.next();
+      chunk = next.done ? null : next.value;
+    }
+    splitter.finish();
+    return stats;
+  } finally {
+    await raw.chunks.return(undefined);
+  }
+}
+
+/**
+ * Reads a pcap or pcapng file, plain or gzip-compressed, and calls onPacket for each packet
+ * in file order. The format is taken from the magic bytes. `path` "-" reads stdin.
+ *
+ * Throws CaptureError after delivering every packet before the bad point: MAILTAP_ERR_OPEN,
+ * MAILTAP_ERR_FORMAT, MAILTAP_ERR_TRUNCATED, MAILTAP_ERR_CORRUPT or MAILTAP_ERR_GZIP. Errors
+ * thrown by onPacket propagate unchanged.
+ */
+export async function readCapture(
+  path: string,
+  onPacket: (p: Packet) => void,
+  options: ReadCaptureOptions = {},
+): Promise<CaptureStats> {
+  if (path === '-') return readCaptureStream(process.stdin, 'stdin', onPacket, options);
+
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (err) {
+    throw new CaptureError('MAILTAP_ERR_OPEN', path, 0, `cannot open file (${describe(err)})`);
+  }
+
+  let totalBytes: number | undefined;
+  try {
+    const info = await handle.stat();
+    if (info.isDirectory()) {
+      throw new CaptureError('MAILTAP_ERR_OPEN', path, 0, 'cannot read a directory');
+    }
+    totalBytes = info.isFile() ? info.size : undefined;
+  } catch (err) {
+    await handle.close();
+    if (err instanceof CaptureError) throw err;
+    throw new CaptureError('MAILTAP_ERR_OPEN', path, 0, `cannot stat file (${describe(err)})`);
+  }
+
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const stream = handle.createReadStream({ highWaterMark: chunkSize });
+  try {
+    return await readCaptureStream(stream, path, onPacket, options, totalBytes);
+  } finally {
+    stream.destroy();
+  }
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+import { READ_HELP, runRead } from './read.js';
+import { UsageError } from './usage.js';
+
+const HELP = `Usage: mailtap COMMAND [options]
+
+Passive sensor for outgoing e-mail: reports every SMTP transaction seen on the wire.
+
+Commands:
+  read FILE...   read capture files and print one record per SMTP transaction
+
+Run "mailtap COMMAND --help" for the options of a command.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'read':
+      return runRead(rest);
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(HELP + '\n' + (command === undefined ? '' : '\n' + READ_HELP + '\n'));
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command "${command}": expected one of: read`);
+  }
+}
+
+// A reader that goes away (mailtap read x.pcap | head) ends the run quietly, as in other Unix tools.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
+main(process.argv.slice(2)).then(
+  (status) => {
+    process.exitCode = status;
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError || String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`mailtap: ${(error as Error).message}\nRun "mailtap --help" for usage.\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`mailtap: internal error: ${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = 70; // EX_SOFTWARE from sysexits.h
+  },
+);

@@ -1,0 +1,153 @@
+import { statSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { SingleBar } from 'cli-progress';
+import { createCaptureStats, readCapture } from '../capture/index.js';
+import { CaptureError, type CaptureStats } from '../capture/types.js';
+import type { EcsEvent } from '../events/ecs.js';
+import { Pipeline } from '../pipeline.js';
+import { DEFAULT_SMTP_PORTS, IMPLICIT_TLS_PORTS } from '../smtp/index.js';
+import { formatBytes, formatCount, tableHeader, tableRow } from './format.js';
+import { UsageError, parsePortList } from './usage.js';
+
+export const READ_HELP = `Usage: mailtap read [options] FILE...
+
+Reads pcap, pcapng or gzip-compressed capture files ("-" for stdin) and prints one record per
+SMTP transaction, and one per session without a transaction (for example after STARTTLS).
+
+Options:
+  --format json|table   json: one ECS document per line (default); table: a row per record
+  --ports LIST          more SMTP ports to parse, comma-separated (always: ${DEFAULT_SMTP_PORTS.join(', ')})
+  --tls-ports LIST      ports whose sessions start with TLS (default: ${IMPLICIT_TLS_PORTS.join(', ')})
+  --no-mime             skip header and MIME parsing of message bodies
+  --no-progress         no progress bar, even on a terminal
+  -q, --quiet           no summary on stderr
+  -h, --help            this help
+
+Exit status: 0 when every file was read to its end, 1 when a file could not be read
+(the records before the bad spot are still printed), 2 for a usage error.`;
+
+/** Throughput and volume figures for the summary on stderr. */
+interface RunTotals {
+  files: number;
+  failedFiles: number;
+  capture: CaptureStats;
+  startedAt: bigint;
+}
+
+function writeSummary(totals: RunTotals, pipeline: Pipeline): void {
+  const seconds = Number(process.hrtime.bigint() - totals.startedAt) / 1e9;
+  const { capture } = totals;
+  const decode = pipeline.decoder.stats;
+  const flows = pipeline.flows.stats;
+  const counters = pipeline.counters;
+  const rate = seconds > 0 ? capture.inputBytes / seconds : 0;
+  const lines = [
+    `mailtap: ${formatCount(totals.files)} file(s)` +
+      (totals.failedFiles > 0 ? ` (${totals.failedFiles} failed)` : '') +
+      `, ${formatCount(capture.packets)} packets, ${formatBytes(capture.inputBytes)}` +
+      ` in ${seconds.toFixed(2)} s (${formatBytes(rate)}/s, ` +
+      `${formatCount(Math.round(seconds > 0 ? capture.packets / seconds : 0))} packets/s)`,
+    `  decode: ${formatCount(decode.tcp)} TCP segments, ${formatCount(decode.errors)} errors, ` +
+      `${formatCount(decode.snapTruncated)} cut by snap length, ` +
+      `${formatCount(decode.unsupportedLinkType)} unsupported link type`,
+    `  tcp: ${formatCount(flows.flowsOpened)} flows, ${formatCount(flows.gaps)} gaps ` +
+      `(${formatBytes(flows.gapBytes)}), ${formatCount(flows.retransmissions)} retransmissions, ` +
+      `${formatCount(flows.droppedBytesPerFlowLimit + flows.droppedBytesTotalLimit)} bytes over memory bounds`,
+    `  smtp: ${formatCount(counters.sessions)} sessions, ${formatCount(counters.transactions)} transactions, ` +
+      `${formatCount(counters.events)} records, ${formatCount(counters.anomalies)} anomalies`,
+  ];
+  process.stderr.write(lines.join('\n') + '\n');
+}
+
+function totalSize(files: string[]): number | undefined {
+  let total = 0;
+  for (const file of files) {
+    if (file === '-') return undefined;
+    try {
+      total += statSync(file).size;
+    } catch {
+      return undefined; // readCapture reports the missing file with its own error.
+    }
+  }
+  return total;
+}
+
+/** Runs `mailtap read`. Returns the exit status. */
+export async function runRead(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      format: { type: 'string', default: 'json' },
+      ports: { type: 'string' },
+      'tls-ports': { type: 'string' },
+      'no-mime': { type: 'boolean', default: false },
+      'no-progress': { type: 'boolean', default: false },
+      quiet: { type: 'boolean', short: 'q', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(READ_HELP + '\n');
+    return 0;
+  }
+  if (positionals.length === 0) throw new UsageError('missing capture file: give one or more files, or "-" for stdin');
+  const format = values.format;
+  if (format !== 'json' && format !== 'table') {
+    throw new UsageError(`invalid --format "${format}": expected json or table`);
+  }
+  const smtpPorts = [...DEFAULT_SMTP_PORTS, ...parsePortList(values.ports, '--ports')];
+  const tlsPorts = values['tls-ports'] !== undefined ? parsePortList(values['tls-ports'], '--tls-ports') : [...IMPLICIT_TLS_PORTS];
+
+  const out = process.stdout;
+  if (format === 'table') out.write(tableHeader() + '\n');
+  const pipeline = new Pipeline({
+    smtpPorts,
+    implicitTlsPorts: tlsPorts,
+    parseMessages: !values['no-mime'],
+    onEvent: (event: EcsEvent) => {
+      out.write((format === 'table' ? tableRow(event) : JSON.stringify(event)) + '\n');
+    },
+  });
+
+  const totals: RunTotals = {
+    files: positionals.length,
+    failedFiles: 0,
+    capture: createCaptureStats(),
+    startedAt: process.hrtime.bigint(),
+  };
+  const size = totalSize(positionals);
+  const showProgress =
+    !values['no-progress'] && process.stderr.isTTY === true && size !== undefined && size > 64 * 1024 * 1024;
+  const bar = showProgress
+    ? new SingleBar({
+        stream: process.stderr,
+        format: 'mailtap [{bar}] {percentage}% | {value}/{total} MiB | {eta}s left',
+        hideCursor: true,
+      })
+    : undefined;
+  bar?.start(Math.ceil((size ?? 0) / 1048576), 0);
+
+  let doneBytes = 0;
+  for (const file of positionals) {
+    const before = totals.capture.inputBytes;
+    try {
+      await readCapture(file, pipeline.handlePacket, {
+        stats: totals.capture,
+        onProgress: bar ? (read) => bar.update(Math.floor((doneBytes + read) / 1048576)) : undefined,
+      });
+    } catch (error) {
+      if (!(error instanceof CaptureError)) throw error;
+      totals.failedFiles++;
+      bar?.stop();
+      // Records from the packets before the bad spot must reach stdout before the error line.
+      await pipeline.finish();
+      process.stderr.write(`mailtap: error: ${error.message} (${error.code})\n`);
+    }
+    doneBytes += file === '-' ? 0 : totals.capture.inputBytes - before;
+  }
+  await pipeline.finish();
+  bar?.stop();
+  if (!values.quiet) writeSummary(totals, pipeline);
+  return totals.failedFiles > 0 ? 1 : 0;
+}

@@ -1,0 +1,252 @@
+import type { MessageInfo } from '../mail/types.js';
+import type { SmtpReply, SmtpSessionInfo, SmtpTransaction } from '../smtp/types.js';
+import type { Anomaly, Flow } from '../tcp/types.js';
+
+/**
+ * Event documents in Elastic Common Schema (ECS) field names, so a SIEM maps them without work.
+ * What ECS has no field for sits under "smtp.*" and "mailtap.*". docs/events.md lists every field.
+ */
+export type EcsEvent = {
+  '@timestamp': string;
+  event: {
+    kind: 'event' | 'alert';
+    category: string[];
+    type: string[];
+    dataset: string;
+    action: string;
+    id: string;
+    sequence?: number;
+    start?: string;
+    end?: string;
+    duration?: number;
+    outcome?: 'success' | 'failure' | 'unknown';
+  };
+  [field: string]: unknown;
+};
+
+export const ECS_VERSION = '8.11.0';
+
+/** Formats a capture timestamp in seconds as ISO 8601 with microseconds. */
+export function isoTime(ts: number): string {
+  const millis = Math.floor(ts * 1000);
+  const micros = Math.round((ts * 1e6) % 1000);
+  const iso = new Date(millis).toISOString(); // 2024-01-01T00:00:00.000Z
+  return iso.slice(0, 23) + String(micros).padStart(3, '0') + 'Z';
+}
+
+function replyText(reply: SmtpReply | undefined): string | undefined {
+  if (!reply) return undefined;
+  const firstLine = reply.text.split('\n', 1)[0];
+  return firstLine.length > 0 ? `${reply.code} ${firstLine}` : String(reply.code);
+}
+
+function networkFields(flow: Flow): Record<string, unknown> {
+  const network: Record<string, unknown> = {
+    transport: 'tcp',
+    type: flow.ipVersion === 4 ? 'ipv4' : 'ipv6',
+    protocol: 'smtp',
+    direction: 'unknown',
+  };
+  // ECS puts the outer tag in network.vlan and the next one (802.1ad QinQ) in network.inner.vlan.
+  if (flow.vlans.length > 0) network.vlan = { id: String(flow.vlans[0]) };
+  if (flow.vlans.length > 1) network.inner = { vlan: { id: String(flow.vlans[1]) } };
+  return network;
+}
+
+function endpoints(flow: Flow): Record<string, unknown> {
+  const source: Record<string, unknown> = { ip: flow.client.ip, port: flow.client.port };
+  if (flow.client.mac) source.mac = flow.client.mac.toUpperCase().replace(/:/g, '-');
+  const destination: Record<string, unknown> = { ip: flow.server.ip, port: flow.server.port };
+  if (flow.server.mac) destination.mac = flow.server.mac.toUpperCase().replace(/:/g, '-');
+  return {
+    source,
+    destination,
+    client: { ip: flow.client.ip, port: flow.client.port },
+    server: { ip: flow.server.ip, port: flow.server.port },
+    network: networkFields(flow),
+  };
+}
+
+function anomalyFields(anomalies: readonly Anomaly[]): Record<string, unknown>[] | undefined {
+  if (anomalies.length === 0) return undefined;
+  return anomalies.map((a) => {
+    const out: Record<string, unknown> = { name: a.name, '@timestamp': isoTime(a.ts) };
+    if (a.detail !== undefined) out.detail = a.detail;
+    if (a.direction !== undefined) out.direction = a.direction === 0 ? 'client' : 'server';
+    return out;
+  });
+}
+
+/** Parses an RFC 5322 Date header into ISO 8601, or undefined when it is not a date. */
+function originationTime(date: string | undefined): string | undefined {
+  if (!date) return undefined;
+  const millis = Date.parse(date.replace(/\s*\([^)]*\)\s*$/, ''));
+  return Number.isFinite(millis) ? new Date(millis).toISOString() : undefined;
+}
+
+function emailFields(tx: SmtpTransaction, message: MessageInfo | undefined): Record<string, unknown> {
+  const email: Record<string, unknown> = { direction: 'unknown' };
+  const accepted = tx.recipients.filter((r) => r.accepted !== false).map((r) => r.address);
+  if (message) {
+    const h = message.headers;
+    if (message.from.length > 0) email.from = { address: message.from.map((a) => a.address) };
+    if (message.to.length > 0) email.to = { address: message.to.map((a) => a.address) };
+    if (message.cc.length > 0) email.cc = { address: message.cc.map((a) => a.address) };
+    if (h.subject !== undefined) email.subject = h.subject;
+    if (h.messageId !== undefined) email.message_id = h.messageId;
+    if (h.userAgent !== undefined) email.x_mailer = h.userAgent;
+    const origination = originationTime(h.date);
+    if (origination) email.origination_timestamp = origination;
+    const root = message.parts[0];
+    if (root) email.content_type = root.contentType;
+    if (message.attachments.length > 0) {
+      email.attachments = message.attachments.map((part) => {
+        const file: Record<string, unknown> = { mime_type: part.contentType, size: part.size };
+        if (part.filename !== undefined) file.name = part.filename;
+        const dot = part.filename?.lastIndexOf('.') ?? -1;
+        if (part.filename && dot > 0) file.extension = part.filename.slice(dot + 1).toLowerCase();
+        if (part.sha256) file.hash = { sha256: part.sha256 };
+        return { file };
+      });
+    }
+  } else if (accepted.length > 0) {
+    // Without a parsed body the envelope still says who the mail went to.
+    email.to = { address: accepted };
+  }
+  if (tx.mailFrom !== undefined) email.sender = { address: tx.mailFrom };
+  return email;
+}
+
+/** Size and SHA-256 of the message as sent: the DATA content after dot-unstuffing, or the BDAT chunks. */
+export interface BodyDigest {
+  size: number;
+  sha256: string;
+}
+
+/** Header values as Zeek's smtp.log shows them: unfolded and RFC 2047-decoded, one string each. */
+function headerFields(message: MessageInfo): Record<string, unknown> {
+  const h = message.headers;
+  const out: Record<string, unknown> = {};
+  if (h.from !== undefined) out.from = h.from;
+  if (h.to !== undefined) out.to = h.to;
+  if (h.cc !== undefined) out.cc = h.cc;
+  if (h.replyTo !== undefined) out.reply_to = h.replyTo;
+  if (h.date !== undefined) out.date = h.date;
+  if (h.inReplyTo !== undefined) out.in_reply_to = h.inReplyTo;
+  out.received = h.received;
+  return out;
+}
+
+/** Builds the "mailtap.smtp" transaction event. */
+export function transactionEvent(
+  tx: SmtpTransaction,
+  message: MessageInfo | undefined,
+  body?: BodyDigest,
+): EcsEvent {
+  const flow = tx.flow;
+  const smtp: Record<string, unknown> = {
+    trans_depth: tx.depth,
+    status: tx.status,
+    tls: tx.tls,
+  };
+  if (tx.helo !== undefined) smtp.helo = tx.helo;
+  if (tx.heloCommand !== undefined) smtp.helo_command = tx.heloCommand;
+  if (tx.mailFrom !== undefined) smtp.mail_from = tx.mailFrom;
+  if (Object.keys(tx.mailParams).length > 0) smtp.mail_params = tx.mailParams;
+  if (tx.mailReply) smtp.mail_reply = replyText(tx.mailReply);
+  smtp.rcpt_to = tx.recipients.map((r) => r.address);
+  const rejected = tx.recipients.filter((r) => r.accepted === false);
+  if (rejected.length > 0) {
+    smtp.rejected_rcpt = rejected.map((r) => ({ address: r.address, reply: replyText(r.reply) }));
+  }
+  smtp.rcpt_replies = tx.recipients.map((r) => replyText(r.reply) ?? null);
+  if (tx.bodyKind) smtp.body = { kind: tx.bodyKind, bytes: tx.bodyBytes, complete: tx.bodyComplete };
+  if (tx.bodyKind === 'bdat') (smtp.body as Record<string, unknown>).chunks = tx.bdatChunks;
+  if (tx.lastReply) smtp.last_reply = replyText(tx.lastReply);
+  if (tx.queueId !== undefined) smtp.queue_id = tx.queueId;
+  if (message) smtp.headers = headerFields(message);
+  if (tx.authMechanism !== undefined) {
+    smtp.auth = { mechanism: tx.authMechanism, ...(tx.authUser !== undefined ? { user: tx.authUser } : {}) };
+  }
+
+  const outcome = tx.status === 'completed' ? 'success' : tx.status === 'rejected' ? 'failure' : 'unknown';
+  const anomalies = anomalyFields(tx.anomalies);
+  const event: EcsEvent = {
+    '@timestamp': isoTime(tx.startTs),
+    event: {
+      kind: 'event',
+      category: ['email', 'network'],
+      type: ['info', 'protocol'],
+      dataset: 'mailtap.smtp',
+      action: 'smtp-transaction',
+      id: `${flow.id}-${tx.depth}`,
+      start: isoTime(tx.startTs),
+      end: isoTime(tx.endTs),
+      duration: Math.round((tx.endTs - tx.startTs) * 1e9),
+      outcome,
+    },
+    ...endpoints(flow),
+    email: emailFields(tx, message),
+    smtp,
+    mailtap: {
+      flow_id: flow.id,
+      midstream: flow.midstream,
+      ...(anomalies ? { anomalies } : {}),
+      ...(message && message.anomalies.length > 0 ? { message_anomalies: message.anomalies } : {}),
+      ...(body ? { message: { size: body.size, sha256: body.sha256 } } : {}),
+    },
+    ecs: { version: ECS_VERSION },
+  };
+  return event;
+}
+
+/** Builds the "mailtap.smtp" session event, written for sessions without a transaction. */
+export function sessionEvent(session: SmtpSessionInfo): EcsEvent {
+  const flow = session.flow;
+  const smtp: Record<string, unknown> = {
+    tls: session.tls,
+    transactions: session.transactions,
+    commands: session.commands,
+    replies: session.replies,
+    client_only: session.clientOnly,
+    close_reason: session.closeReason,
+  };
+  if (session.tlsMode) smtp.tls_mode = session.tlsMode;
+  if (session.helo !== undefined) smtp.helo = session.helo;
+  if (session.heloCommand !== undefined) smtp.helo_command = session.heloCommand;
+  if (session.banner) smtp.banner = replyText(session.banner);
+  if (session.extensions.length > 0) smtp.extensions = session.extensions;
+  if (session.authMechanism !== undefined) {
+    smtp.auth = {
+      mechanism: session.authMechanism,
+      ...(session.authUser !== undefined ? { user: session.authUser } : {}),
+      ...(session.authSuccess !== undefined ? { success: session.authSuccess } : {}),
+    };
+  }
+  const anomalies = anomalyFields(session.anomalies);
+  return {
+    '@timestamp': isoTime(session.startTs),
+    event: {
+      kind: 'event',
+      category: ['email', 'network'],
+      type: ['info', 'connection'],
+      dataset: 'mailtap.smtp',
+      action: 'smtp-session',
+      id: `${flow.id}-0`,
+      start: isoTime(session.startTs),
+      end: isoTime(session.endTs),
+      duration: Math.round((session.endTs - session.startTs) * 1e9),
+      outcome: 'unknown',
+    },
+    ...endpoints(flow),
+    smtp,
+    mailtap: {
+      flow_id: flow.id,
+      midstream: flow.midstream,
+      bytes: { client: flow.bytes[0], server: flow.bytes[1] },
+      gap_bytes: { client: flow.gapBytes[0], server: flow.gapBytes[1] },
+      ...(anomalies ? { anomalies } : {}),
+    },
+    ecs: { version: ECS_VERSION },
+  };
+}

@@ -1,0 +1,23 @@
+/**
+ * Text from the wire made safe for a terminal: C0 and C1 control characters, DEL and the
+ * Unicode bidirectional overrides become visible escapes ("\x1b", "\u202e"), so an EHLO name or
+ * subject can never move the cursor, change colours or reorder what an admin reads.
+ */
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+function escapeChar(ch: string): string {
+  const code = ch.charCodeAt(0);
+  if (code === 0x0a) return '\\n';
+  if (code === 0x0d) return '\\r';
+  if (code === 0x09) return '\\t';
+  if (code <= 0xff) return '\\x' + code.toString(16).padStart(2, '0');
+  return '\\u' + code.toString(16).padStart(4, '0');
+}
+
+/** Returns text with every control character shown as an escape, cut to maxLength with an ellipsis. */
+export function sanitizeForTerminal(text: string, maxLength = Infinity): string {
+  const safe = text.replace(UNSAFE, escapeChar);
+  if (safe.length <= maxLength) return safe;
+  return safe.slice(0, Math.max(0, maxLength - 1)) + '\u2026';
+}

@@ -1,0 +1,159 @@
+import { createHash, type Hash } from 'node:crypto';
+import type { Packet } from './capture/types.js';
+import { Decoder } from './decode/index.js';
+import { sessionEvent, transactionEvent, type BodyDigest, type EcsEvent } from './events/ecs.js';
+import { MessageParser } from './mail/index.js';
+import type { MailLimits, MessageInfo } from './mail/types.js';
+import { DEFAULT_SMTP_PORTS, IMPLICIT_TLS_PORTS, SmtpSession } from './smtp/index.js';
+import type { BodySink, SmtpLimits, SmtpSessionInfo, SmtpTransaction } from './smtp/types.js';
+import { FlowTable } from './tcp/index.js';
+import type { FlowLimits } from './tcp/types.js';
+
+export interface PipelineOptions {
+  /** Ports where SMTP is parsed; defaults to 25, 587 and 2525. */
+  smtpPorts?: readonly number[];
+  /** Ports where the session starts with TLS (SMTPS); defaults to 465. */
+  implicitTlsPorts?: readonly number[];
+  /** Skips header and MIME parsing of message bodies. */
+  parseMessages?: boolean;
+  flowLimits?: Partial<FlowLimits>;
+  smtpLimits?: Partial<SmtpLimits>;
+  mailLimits?: Partial<MailLimits>;
+  /** Receives every event in order. Called asynchronously, after the body of a message is parsed. */
+  onEvent(event: EcsEvent): void;
+}
+
+/** Counters of the SMTP and message stages; the packet stages keep their own. */
+export interface PipelineCounters {
+  sessions: number;
+  transactions: number;
+  events: number;
+  anomalies: number;
+}
+
+/**
+ * The stages from a captured frame to ECS events: decode, TCP reassembly, SMTP, MIME.
+ * Every stage below is synchronous except MIME parsing, so events pass through a promise chain
+ * that keeps them in the order the SMTP stage finished them.
+ */
+export class Pipeline {
+  readonly decoder = new Decoder();
+  readonly flows: FlowTable;
+  readonly counters: PipelineCounters = { sessions: 0, transactions: 0, events: 0, anomalies: 0 };
+
+  private readonly options: PipelineOptions;
+  private readonly implicitTlsPorts: ReadonlySet<number>;
+  private readonly bodies = new WeakMap<SmtpTransaction, BodyTap>();
+  private tail: Promise<void> = Promise.resolve();
+  private lastTs = 0;
+
+  constructor(options: PipelineOptions) {
+    this.options = options;
+    this.implicitTlsPorts = new Set(options.implicitTlsPorts ?? IMPLICIT_TLS_PORTS);
+    const serverPorts = new Set([...(options.smtpPorts ?? DEFAULT_SMTP_PORTS), ...this.implicitTlsPorts]);
+    const events = {
+      openBody: (tx: SmtpTransaction) => this.openBody(tx),
+      transaction: (tx: SmtpTransaction) => this.onTransaction(tx),
+      session: (info: SmtpSessionInfo) => this.onSession(info),
+    };
+    this.flows = new FlowTable({
+      serverPorts,
+      limits: options.flowLimits,
+      onFlow: (flow) =>
+        new SmtpSession(flow, events, {
+          implicitTls: this.implicitTlsPorts.has(flow.server.port),
+          limits: options.smtpLimits,
+        }),
+    });
+  }
+
+  /** Feeds one captured frame through the stages. Never throws for bad input. */
+  readonly handlePacket = (packet: Packet): void => {
+    const segment = this.decoder.decode(packet);
+    if (segment === undefined) return;
+    this.lastTs = segment.ts;
+    this.flows.process(segment);
+  };
+
+  /** Closes every open flow and waits until all events are delivered. */
+  async finish(): Promise<void> {
+    this.flows.closeAll(this.lastTs);
+    await this.tail;
+  }
+
+  private openBody(tx: SmtpTransaction): BodySink {
+    const parser = this.options.parseMessages === false ? undefined : new MessageParser(this.options.mailLimits);
+    const tap = new BodyTap(parser);
+    this.bodies.set(tx, tap);
+    return tap;
+  }
+
+  private onTransaction(tx: SmtpTransaction): void {
+    this.counters.transactions++;
+    this.counters.anomalies += tx.anomalies.length;
+    const tap = this.bodies.get(tx);
+    // A transaction without a body (rejected, reset) still had a sink opened at MAIL FROM,
+    // but only a sink that received bytes says anything about the message.
+    const hasBody = tap !== undefined && tap.size > 0;
+    const digest = hasBody ? tap.digest() : undefined;
+    const message: Promise<MessageInfo | undefined> =
+      hasBody && tap.parser ? tap.parser.result : Promise.resolve(undefined);
+    this.enqueue(
+      message.then((info) => {
+        if (info) this.counters.anomalies += info.anomalies.length;
+        return transactionEvent(tx, info, digest);
+      }),
+    );
+  }
+
+  private onSession(info: SmtpSessionInfo): void {
+    this.counters.sessions++;
+    this.counters.anomalies += info.anomalies.length;
+    // Transactions carry the session's envelope, so the session itself is reported only when it
+    // had none (a probe, a STARTTLS session) or when it has anomalies that no transaction shows.
+    if (info.transactions === 0 || info.anomalies.length > 0) {
+      this.enqueue(Promise.resolve(sessionEvent(info)));
+    }
+  }
+
+  private enqueue(event: Promise<EcsEvent>): void {
+    this.tail = this.tail
+      .then(() => event)
+      .then((ready) => {
+        this.counters.events++;
+        this.options.onEvent(ready);
+      });
+  }
+}
+
+/** Hashes the message as sent and passes it on to the MIME parser. */
+class BodyTap implements BodySink {
+  size = 0;
+  readonly parser: MessageParser | undefined;
+  private readonly hash: Hash = createHash('sha256');
+  private ended = false;
+
+  constructor(parser: MessageParser | undefined) {
+    this.parser = parser;
+  }
+
+  write(chunk: Buffer): void {
+    if (this.ended) return;
+    this.size += chunk.length;
+    this.hash.update(chunk);
+    this.parser?.write(chunk);
+  }
+
+  end(complete: boolean): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.parser?.end(complete);
+  }
+
+  digest(): BodyDigest {
+    // The SMTP stage reports a transaction after ending its body; end() here covers a stage
+    // that did not, so the parser's result always settles.
+    this.end(false);
+    return { size: this.size, sha256: this.hash.digest('hex') };
+  }
+}

@@ -61,6 +61,11 @@ export interface FlowLimits {
   maxFlows: number;
   /** Seconds without a packet before a flow is closed with reason "timeout". */
   idleTimeout: number;
+  /**
+   * Bytes of already delivered data kept per direction, so that a retransmission of them can be
+   * compared with what was delivered. 0 turns the comparison off for delivered bytes.
+   */
+  retransmissionWindow?: number;
 }
 
 export interface FlowStats {
@@ -83,6 +88,12 @@ export interface FlowStats {
   timedOutFlows: number;
   /** Peak of out-of-order bytes held across all flows. */
   peakBufferedBytes: number;
+  /** Segments for a closed flow that are not a new SYN, and RST segments without a flow. */
+  unmatchedSegments: number;
+  /** Exceptions thrown by a stream handler (or by onFlow); the flow is dropped without onClose. */
+  handlerErrors: number;
+  /** Exceptions from the flow table's own code; the flow is dropped. Non-zero means a bug. */
+  internalErrors: number;
 }
 
 export interface FlowTableOptions {

@@ -1,0 +1,101 @@
+import type { FlowListNode, FlowList } from './flow-list.js';
+import { TcpStream, type ReassemblyContext, type StreamOwner } from './stream.js';
+import type { Anomaly, CloseReason, Direction, Flow, StreamHandler } from './types.js';
+
+/** A map entry of the flow table: the flow and the direction its key describes. */
+export interface FlowSide {
+  readonly state: FlowState;
+  readonly direction: Direction;
+}
+
+/**
+ * One flow of the flow table: the public Flow record, its two streams and its handler. It passes
+ * what the streams produce to the handler and turns a handler exception into a failed flow.
+ */
+export class FlowState implements StreamOwner, FlowListNode<FlowState> {
+  prev: FlowState | null = null;
+  next: FlowState | null = null;
+  list: FlowList<FlowState> | null = null;
+
+  readonly streams: [TcpStream, TcpStream];
+  readonly sides: [FlowSide, FlowSide];
+  /** Null before onFlow returned and after the handler failed or the flow closed. */
+  handler: StreamHandler | null = null;
+  /** True once the flow was closed or dropped; the table keeps it only to ignore late segments. */
+  closed = false;
+  /** True once the handler threw; nothing more is passed to it. */
+  failed = false;
+
+  constructor(
+    readonly flow: Flow,
+    /** Map keys of the flow: keys[0] for client-to-server segments, keys[1] for the reverse. */
+    readonly keys: readonly [string, string],
+    private readonly context: ReassemblyContext,
+  ) {
+    this.streams = [new TcpStream(0, this, context), new TcpStream(1, this, context)];
+    this.sides = [
+      { state: this, direction: 0 },
+      { state: this, direction: 1 },
+    ];
+  }
+
+  deliver(direction: Direction, data: Buffer, ts: number): void {
+    const handler = this.handler;
+    if (handler === null) return;
+    this.flow.bytes[direction] += data.length;
+    try {
+      handler.onData(direction, data, ts);
+    } catch {
+      this.fail();
+    }
+  }
+
+  gap(direction: Direction, length: number, ts: number): void {
+    this.flow.gapBytes[direction] += length;
+    const handler = this.handler;
+    if (handler === null) return;
+    try {
+      handler.onGap(direction, length, ts);
+    } catch {
+      this.fail();
+    }
+  }
+
+  anomaly(anomaly: Anomaly): void {
+    const handler = this.handler;
+    if (handler === null) return;
+    try {
+      handler.onAnomaly(anomaly);
+    } catch {
+      this.fail();
+    }
+  }
+
+  /** Calls onClose once and detaches the handler, so nothing reaches it afterwards. */
+  notifyClose(reason: CloseReason, ts: number): void {
+    const handler = this.handler;
+    if (handler === null) return;
+    this.handler = null;
+    try {
+      handler.onClose(reason, ts);
+    } catch {
+      this.fail();
+    }
+  }
+
+  /** Marks the handler as failed after it threw; the flow table then drops the flow. */
+  fail(): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.handler = null;
+    this.context.stats.handlerErrors++;
+  }
+
+  /** Frees the streams' held data and marks the flow closed. */
+  release(): void {
+    this.streams[0].release();
+    this.streams[1].release();
+    this.closed = true;
+    this.handler = null;
+  }
+}

@@ -1,0 +1,417 @@
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpSegment } from '../decode/types.js';
+import { makeFlowId } from './flow-id.js';
+import { FlowList } from './flow-list.js';
+import { FlowState } from './flow-state.js';
+import type { FlowSide } from './flow-state.js';
+import { seqAdd } from './seq.js';
+import type { ReassemblyContext } from './stream.js';
+import type {
+  CloseReason,
+  Direction,
+  Endpoint,
+  Flow,
+  FlowLimits,
+  FlowStats,
+  FlowTableOptions,
+  StreamHandler,
+} from './types.js';
+
+/**
+ * Default memory bounds and timeouts.
+ *
+ * - maxBufferedPerDirection, 1 MiB: out-of-order data waits about one round trip for the
+ *   retransmission of a lost segment, so the bound covers a bandwidth-delay product of 1 MiB
+ *   (80 Mbit/s at 100 ms). Capture loss past it is declared by the peer's ACK long before.
+ * - maxBufferedTotal, 256 MiB: 256 directions held full at once, a bound for the whole sensor.
+ * - maxFlows, 32768: far above the concurrent SMTP connections of one site. Each flow costs about
+ *   1 KiB of state plus the retransmission windows, so the cap is near 300 MiB.
+ * - idleTimeout, 600 s: RFC 5321 section 4.5.3.2 lets a client wait 10 minutes for the reply to
+ *   the end of DATA, so a shorter timeout could cut a live session.
+ * - retransmissionWindow, 4 KiB: covers a retransmitted full-sized segment (1460 bytes on
+ *   Ethernet) plus its neighbour, at 8 KiB per flow for both directions.
+ */
+export const DEFAULT_FLOW_LIMITS: Readonly<Required<FlowLimits>> = Object.freeze({
+  maxBufferedPerDirection: 1024 * 1024,
+  maxBufferedTotal: 256 * 1024 * 1024,
+  maxFlows: 32768,
+  idleTimeout: 600,
+  retransmissionWindow: 4096,
+});
+
+/** Seconds of capture time between two scans for idle flows. */
+const SWEEP_INTERVAL = 1;
+
+/**
+ * Groups TCP segments into flows and reassembles each direction into an ordered byte stream for
+ * the flow's StreamHandler, with explicit gaps where bytes are missing.
+ *
+ * process() and closeAll() never throw. A handler that throws is counted in stats.handlerErrors
+ * and receives no further call, not even onClose; later segments of its flow are ignored.
+ */
+export class FlowTable {
+  readonly stats: FlowStats = {
+    segments: 0,
+    ignoredSegments: 0,
+    flowsOpened: 0,
+    flowsClosed: 0,
+    activeFlows: 0,
+    midstreamFlows: 0,
+    retransmissions: 0,
+    inconsistentRetransmissions: 0,
+    outOfOrder: 0,
+    gaps: 0,
+    gapBytes: 0,
+    droppedBytesPerFlowLimit: 0,
+    droppedBytesTotalLimit: 0,
+    evictedFlows: 0,
+    timedOutFlows: 0,
+    peakBufferedBytes: 0,
+    unmatchedSegments: 0,
+    handlerErrors: 0,
+    internalErrors: 0,
+  };
+
+  private readonly serverPorts: ReadonlySet<number>;
+  private readonly createHandler: (flow: Flow, first: TcpSegment) => StreamHandler;
+  private readonly limits: Readonly<Required<FlowLimits>>;
+  private readonly context: ReassemblyContext;
+
+  /** Both directional keys of every open or recently closed flow. */
+  private readonly flows = new Map<string, FlowSide>();
+  /** Open flows, least recently active first. */
+  private readonly openFlows = new FlowList<FlowState>();
+  /**
+   * Flows closed by FIN, RST or a failed handler, kept until idle for idleTimeout so that their
+   * late segments (the last ACK, retransmissions) do not open a mid-stream flow.
+   */
+  private readonly closedFlows = new FlowList<FlowState>();
+  private nextSweepTs = -Infinity;
+  /** Flow being worked on, dropped if the flow table's own code throws. */
+  private current: FlowState | null = null;
+
+  constructor(options: FlowTableOptions) {
+    this.serverPorts = options.serverPorts;
+    this.createHandler = options.onFlow;
+    this.limits = resolveLimits(options.limits);
+    this.context = { stats: this.stats, limits: this.limits, bufferedTotal: 0 };
+  }
+
+  /** Adds one segment. Never throws. */
+  process(segment: TcpSegment): void {
+    const stats = this.stats;
+    stats.segments++;
+
+    // Checked before anything is allocated: most traffic on a mirror port is not mail.
+    const ports = this.serverPorts;
+    if (!ports.has(segment.dstPort) && !ports.has(segment.srcPort)) {
+      stats.ignoredSegments++;
+      return;
+    }
+
+    try {
+      this.dispatch(segment);
+    } catch {
+      this.recoverFromInternalError();
+    }
+    this.current = null;
+    stats.activeFlows = this.openFlows.size;
+  }
+
+  /**
+   * Ends the input: delivers what every open flow holds (with gaps for its holes), closes it
+   * with reason "end" and forgets closed flows. Never throws.
+   */
+  closeAll(ts: number): void {
+    for (let state = this.openFlows.head; state !== null; state = this.openFlows.head) {
+      this.current = state;
+      try {
+        this.closeFlow(state, 'end', ts);
+      } catch {
+        this.recoverFromInternalError();
+        this.forget(state);
+      }
+    }
+    for (let state = this.closedFlows.head; state !== null; state = this.closedFlows.head) {
+      this.forget(state);
+    }
+    this.current = null;
+    this.stats.activeFlows = 0;
+  }
+
+  private dispatch(segment: TcpSegment): void {
+    const ts = segment.ts;
+    if (ts >= this.nextSweepTs) {
+      this.sweep(ts);
+      this.nextSweepTs = ts + SWEEP_INTERVAL;
+    }
+
+    const key = flowKey(segment.vlans, segment.srcIp, segment.srcPort, segment.dstIp, segment.dstPort);
+    const side = this.flows.get(key);
+    if (side === undefined) {
+      this.openFlow(segment, key);
+      return;
+    }
+
+    const state = side.state;
+    this.current = state;
+    if (!state.closed) {
+      this.handleSegment(state, side.direction, segment);
+      return;
+    }
+
+    // A closed flow: only a new SYN reopens its 5-tuple.
+    if ((segment.flags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
+      this.forget(state);
+      this.openFlow(segment, key);
+      return;
+    }
+    this.stats.unmatchedSegments++;
+    if (ts > state.flow.lastTs) state.flow.lastTs = ts;
+    this.closedFlows.touch(state);
+  }
+
+  private openFlow(segment: TcpSegment, key: string): void {
+    const stats = this.stats;
+    const flags = segment.flags;
+    const ts = segment.ts;
+    if ((flags & TCP_RST) !== 0) {
+      stats.unmatchedSegments++;
+      return;
+    }
+
+    // The client is the SYN's sender or the SYN-ACK's receiver; mid-stream, the port decides.
+    const syn = (flags & TCP_SYN) !== 0;
+    let clientIsSource: boolean;
+    if (syn) {
+      clientIsSource = (flags & TCP_ACK) === 0;
+    } else {
+      const sourceIsServer = this.serverPorts.has(segment.srcPort);
+      const destinationIsServer = this.serverPorts.has(segment.dstPort);
+      // With both ports in the set, the lower one is the server (the destination on a tie).
+      clientIsSource =
+        sourceIsServer && destinationIsServer ? segment.srcPort >= segment.dstPort : destinationIsServer;
+    }
+
+    const limits = this.limits;
+    if (this.openFlows.size >= limits.maxFlows && this.openFlows.head !== null) {
+      const victim = this.openFlows.head;
+      this.current = victim;
+      this.closeFlow(victim, 'evicted', ts);
+      stats.evictedFlows++;
+    }
+    if (this.closedFlows.size >= limits.maxFlows && this.closedFlows.head !== null) {
+      this.forget(this.closedFlows.head);
+    }
+
+    const source: Endpoint = { ip: segment.srcIp, port: segment.srcPort };
+    if (segment.srcMac !== undefined) source.mac = segment.srcMac;
+    const destination: Endpoint = { ip: segment.dstIp, port: segment.dstPort };
+    if (segment.dstMac !== undefined) destination.mac = segment.dstMac;
+
+    const flow: Flow = {
+      id: '',
+      client: clientIsSource ? source : destination,
+      server: clientIsSource ? destination : source,
+      vlans: segment.vlans.slice(),
+      ipVersion: segment.ipVersion,
+      startTs: ts,
+      lastTs: ts,
+      midstream: !syn,
+      bytes: [0, 0],
+      gapBytes: [0, 0],
+      packets: [0, 0],
+    };
+    flow.id = makeFlowId(flow);
+
+    const reverseKey = flowKey(segment.vlans, segment.dstIp, segment.dstPort, segment.srcIp, segment.srcPort);
+    const keys: [string, string] = clientIsSource ? [key, reverseKey] : [reverseKey, key];
+    const state = new FlowState(flow, keys, this.context);
+    this.current = state;
+    this.flows.set(keys[0], state.sides[0]);
+    this.flows.set(keys[1], state.sides[1]);
+    this.openFlows.append(state);
+    stats.flowsOpened++;
+    if (!syn) stats.midstreamFlows++;
+
+    try {
+      state.handler = this.createHandler(flow, segment);
+    } catch {
+      state.fail();
+      this.dropFailed(state);
+      return;
+    }
+    this.handleSegment(state, clientIsSource ? 0 : 1, segment);
+  }
+
+  private handleSegment(state: FlowState, direction: Direction, segment: TcpSegment): void {
+    const flow = state.flow;
+    const flags = segment.flags;
+    const ts = segment.ts;
+    flow.packets[direction]++;
+    if (ts > flow.lastTs) flow.lastTs = ts;
+    this.openFlows.touch(state);
+
+    if ((flags & TCP_RST) !== 0) {
+      // Payload on a RST is diagnostic text (RFC 9293 section 3.5.3), not stream data.
+      this.closeFlow(state, 'rst', ts);
+      return;
+    }
+
+    const stream = state.streams[direction];
+    const peer = state.streams[direction === 0 ? 1 : 0];
+    let dataSeq = segment.seq;
+    if ((flags & TCP_SYN) !== 0) {
+      if (!this.acceptSyn(state, direction, segment)) {
+        if (state.failed) this.dropFailed(state);
+        return;
+      }
+      dataSeq = seqAdd(dataSeq, 1);
+    }
+
+    const payload = segment.payload;
+    const length = Math.max(segment.payloadLength, payload.length);
+    if (length > 0) stream.addSegment(dataSeq, payload, length, ts);
+    if ((flags & TCP_ACK) !== 0) peer.acknowledge(segment.ack, ts);
+
+    if ((flags & TCP_FIN) !== 0) {
+      stream.setFin(seqAdd(dataSeq, length));
+      if (peer.finSeen && !state.failed) {
+        this.closeFlow(state, 'fin', ts);
+        return;
+      }
+    }
+    if (state.failed) this.dropFailed(state);
+  }
+
+  /**
+   * Applies a SYN or SYN-ACK to an open flow. Returns false when the segment is used up: a SYN
+   * with a new initial sequence number ends the flow and opens a new one (the client reused
+   * the port before this capture saw the old connection end).
+   */
+  private acceptSyn(state: FlowState, direction: Direction, segment: TcpSegment): boolean {
+    const synAck = (segment.flags & TCP_ACK) !== 0;
+    const stream = state.streams[direction];
+
+    if (stream.synSeen) {
+      if (stream.isn === segment.seq) return true; // A retransmitted SYN.
+    } else if (direction === (synAck ? 1 : 0) && stream.isFresh()) {
+      stream.startAtSyn(segment.seq);
+      const peer = state.streams[direction === 0 ? 1 : 0];
+      if (synAck && !peer.initialized) peer.startAt(segment.ack);
+      return true;
+    }
+
+    const ts = segment.ts;
+    if (synAck) {
+      state.anomaly({
+        name: 'tcp_unexpected_syn_ack',
+        ts,
+        direction,
+        detail: `SYN-ACK with seq ${segment.seq} on a flow whose sequence numbers are already set`,
+      });
+      return false;
+    }
+    state.anomaly({
+      name: 'tcp_port_reuse',
+      ts,
+      direction,
+      detail: `SYN with seq ${segment.seq} on an open flow; closing it and opening a new flow`,
+    });
+    const key = state.keys[direction];
+    this.closeFlow(state, 'evicted', ts);
+    this.openFlow(segment, key);
+    return false;
+  }
+
+  /**
+   * Flushes both directions, calls onClose and frees the flow's memory. Flows closed by FIN or
+   * RST stay in the table, marked closed, to absorb their late segments; others are forgotten.
+   */
+  private closeFlow(state: FlowState, reason: CloseReason, ts: number): void {
+    if (state.closed) return;
+    state.streams[0].flush(ts);
+    state.streams[1].flush(ts);
+    state.notifyClose(reason, ts);
+    state.release();
+    this.stats.flowsClosed++;
+    if (reason === 'timeout') this.stats.timedOutFlows++;
+
+    if (reason === 'fin' || reason === 'rst') this.closedFlows.append(state);
+    else this.forget(state);
+  }
+
+  /** Drops a flow whose handler threw, keeping it as closed so its later segments are ignored. */
+  private dropFailed(state: FlowState): void {
+    if (state.closed) return;
+    state.release();
+    this.stats.flowsClosed++;
+    this.closedFlows.append(state);
+  }
+
+  /** Removes a flow from the table altogether. */
+  private forget(state: FlowState): void {
+    for (const key of state.keys) {
+      if (this.flows.get(key)?.state === state) this.flows.delete(key);
+    }
+    state.list?.remove(state);
+    if (!state.closed) {
+      state.release();
+      this.stats.flowsClosed++;
+    }
+  }
+
+  /** Closes flows idle for longer than idleTimeout and forgets closed flows as old. */
+  private sweep(now: number): void {
+    const deadline = now - this.limits.idleTimeout;
+    for (let state = this.openFlows.head; state !== null; state = this.openFlows.head) {
+      if (state.flow.lastTs >= deadline) break;
+      this.current = state;
+      this.closeFlow(state, 'timeout', now);
+    }
+    for (let state = this.closedFlows.head; state !== null; state = this.closedFlows.head) {
+      if (state.flow.lastTs >= deadline) break;
+      this.forget(state);
+    }
+  }
+
+  private recoverFromInternalError(): void {
+    this.stats.internalErrors++;
+    const state = this.current;
+    if (state === null) return;
+    try {
+      state.handler = null;
+      this.dropFailed(state);
+    } catch {
+      // The flow stays as it is; the counter above already records the failure.
+    }
+  }
+}
+
+/** Builds the map key of one direction of a flow. */
+function flowKey(vlans: readonly number[], srcIp: string, srcPort: number, dstIp: string, dstPort: number): string {
+  const endpoints = `${srcIp} ${srcPort} ${dstIp} ${dstPort}`;
+  return vlans.length === 0 ? endpoints : `${vlans.join('.')}/${endpoints}`;
+}
+
+function resolveLimits(limits: Partial<FlowLimits> | undefined): Readonly<Required<FlowLimits>> {
+  const resolved: Required<FlowLimits> = { ...DEFAULT_FLOW_LIMITS };
+  if (limits !== undefined) {
+    for (const name of Object.keys(resolved) as (keyof FlowLimits)[]) {
+      const value = limits[name];
+      if (value !== undefined) resolved[name] = value;
+    }
+  }
+  checkLimit('maxBufferedPerDirection', resolved.maxBufferedPerDirection, 0);
+  checkLimit('maxBufferedTotal', resolved.maxBufferedTotal, 0);
+  checkLimit('maxFlows', resolved.maxFlows, 1);
+  checkLimit('idleTimeout', resolved.idleTimeout, 0);
+  checkLimit('retransmissionWindow', resolved.retransmissionWindow, 0);
+  resolved.retransmissionWindow = Math.floor(resolved.retransmissionWindow);
+  return Object.freeze(resolved);
+}
+
+function checkLimit(name: keyof FlowLimits, value: number, minimum: number): void {
+  if (typeof value !== 'number' || Number.isNaN(value) || value < minimum) {
+    throw new RangeError(`invalid flow limit ${name}: ${String(value)}; expected a number >= ${minimum}`);
+  }
+}

@@ -1,0 +1,438 @@
+import type { Anomaly, Direction, FlowLimits, FlowStats } from './types.js';
+import { seqAdd, seqOffset } from './seq.js';
+
+/**
+ * Largest distance ahead of the next expected byte that a segment may start at. RFC 7323 window
+ * scaling caps the receive window at 2^30 bytes, so data further ahead cannot be in the window.
+ */
+export const MAX_SEGMENT_OFFSET = 2 ** 30;
+
+/** Receiver of what a stream produces: the flow, which passes it on to the stream handler. */
+export interface StreamOwner {
+  deliver(direction: Direction, data: Buffer, ts: number): void;
+  gap(direction: Direction, length: number, ts: number): void;
+  anomaly(anomaly: Anomaly): void;
+}
+
+/** State shared by all streams of one flow table: counters, limits and the total buffered bytes. */
+export interface ReassemblyContext {
+  readonly stats: FlowStats;
+  readonly limits: Readonly<Required<FlowLimits>>;
+  /** Out-of-order bytes held by all streams together. */
+  bufferedTotal: number;
+}
+
+/** An out-of-order piece of data, copied out of its packet. */
+interface PendingSegment {
+  seq: number;
+  data: Buffer;
+}
+
+/**
+ * Reassembles one direction of a TCP connection into an ordered byte stream.
+ *
+ * In-order data goes to the owner as the packet's own view, without a copy. Data ahead of the
+ * next expected byte is copied and held, sorted and without overlaps, until the hole before it
+ * fills or is declared a gap.
+ *
+ * Overlaps follow the "first" policy: bytes seen first win, whether already delivered or held.
+ * A later copy of the same range is counted as a retransmission and compared with the first copy
+ * where that copy is still at hand: held bytes always, delivered bytes only within the last
+ * `retransmissionWindow` bytes (a ring buffer, reset by every gap). A difference is reported as
+ * the anomaly "retransmission_inconsistency".
+ */
+export class TcpStream {
+  /** False until the SYN or the first data segment sets the sequence numbers. */
+  initialized = false;
+  /** Sequence number of the next byte to deliver. */
+  nextSeq = 0;
+  /** True once the SYN of this direction was seen; `isn` is then its sequence number. */
+  synSeen = false;
+  isn = 0;
+  finSeen = false;
+  /** Sequence number of the FIN, which follows the last data byte. */
+  finSeq = 0;
+  /** Out-of-order bytes held by this stream. */
+  bufferedBytes = 0;
+  /** Bytes delivered or declared lost since the start; used to tell a fresh stream. */
+  consumedBytes = 0;
+
+  private pending: PendingSegment[] = [];
+  /** Ring buffer of the last delivered bytes, allocated on the first delivery. */
+  private tail: Buffer | null = null;
+  /** Valid bytes in `tail`; they end right before `nextSeq`. */
+  private tailLength = 0;
+  /** Index in `tail` where the next delivered byte goes. */
+  private tailWrite = 0;
+
+  constructor(
+    readonly direction: Direction,
+    private readonly owner: StreamOwner,
+    private readonly context: ReassemblyContext,
+  ) {}
+
+  /** Starts the sequence space at the SYN: data begins at ISN + 1. */
+  startAtSyn(isn: number): void {
+    this.initialized = true;
+    this.synSeen = true;
+    this.isn = isn;
+    this.nextSeq = seqAdd(isn, 1);
+  }
+
+  /** Starts the sequence space at `seq` without a SYN (mid-stream pickup, or the ACK of a SYN-ACK). */
+  startAt(seq: number): void {
+    this.initialized = true;
+    this.nextSeq = seq >>> 0;
+  }
+
+  /** True while nothing has been delivered, held or declared lost, so the start may still move. */
+  isFresh(): boolean {
+    return this.consumedBytes === 0 && this.bufferedBytes === 0;
+  }
+
+  /**
+   * Takes the payload of one segment. `length` is the payload length from the IP header, which is
+   * larger than `payload.length` when the snap length cut the frame.
+   */
+  addSegment(seq: number, payload: Buffer, length: number, ts: number): void {
+    if (length < payload.length) length = payload.length;
+    if (length === 0) return;
+    if (!this.initialized) this.startAt(seq);
+
+    let offset = seqOffset(seq, this.nextSeq);
+
+    // Keep-alives and Linux zero-window probes carry 0 or 1 byte at nextSeq - 1.
+    if (offset === -1 && length <= 1) return;
+
+    if (this.finSeen) {
+      // Bytes at or after the FIN cannot be data (RFC 9293 section 3.10.7.4): drop them.
+      const beforeFin = seqOffset(this.finSeq, seq);
+      if (beforeFin <= 0) return;
+      if (beforeFin < length) {
+        length = beforeFin;
+        if (payload.length > length) payload = payload.subarray(0, length);
+      }
+    }
+
+    if (offset > MAX_SEGMENT_OFFSET) {
+      this.owner.anomaly({
+        name: 'tcp_segment_out_of_window',
+        ts,
+        direction: this.direction,
+        detail: `seq ${seq} is ${offset} bytes after the next expected byte ${this.nextSeq}`,
+      });
+      return;
+    }
+
+    // Fast path: the next expected bytes and nothing held.
+    if (offset === 0 && this.pending.length === 0) {
+      if (payload.length > 0) this.deliver(payload, ts);
+      if (length > payload.length) this.declareGap(length - payload.length, ts);
+      return;
+    }
+
+    let retransmission = false;
+    let inconsistent = false;
+
+    if (offset < 0) {
+      // Starts in data already delivered or declared lost.
+      retransmission = true;
+      if (!this.matchesTail(payload, offset)) inconsistent = true;
+      if (offset + length <= 0) {
+        this.countRetransmission(seq, inconsistent, ts);
+        return;
+      }
+      payload = payload.subarray(Math.min(-offset, payload.length));
+      length += offset;
+      offset = 0;
+    }
+
+    const capturedEnd = seqAdd(this.nextSeq, offset + payload.length);
+    const result = this.insert(payload, offset, ts);
+    if (result !== INSERT_NEW) retransmission = true;
+    if (result === INSERT_INCONSISTENT) inconsistent = true;
+    if (retransmission) this.countRetransmission(seq, inconsistent, ts);
+
+    // Bytes cut by the snap length right at the next expected byte: this capture will not have
+    // them, so declare them lost now (up to the next held segment) instead of holding data back.
+    const cut = length - payload.length;
+    if (cut > 0 && this.nextSeq === capturedEnd) {
+      const hole = this.firstHole();
+      this.declareGap(hole < 0 ? cut : Math.min(cut, hole), ts);
+    }
+    this.drain(ts);
+    this.enforceLimits(ts);
+  }
+
+  /**
+   * Takes an acknowledgement from the other side. When the peer acknowledges bytes that are
+   * missing before held data, the capture lost them: declare the gap and deliver what follows.
+   * An ACK beyond the next expected byte with nothing held declares nothing, because the data it
+   * covers may still come later in the capture (each direction can be captured with a delay).
+   */
+  acknowledge(ack: number, ts: number): void {
+    while (this.pending.length > 0) {
+      const acked = seqOffset(ack, this.nextSeq);
+      if (acked <= 0) return;
+
+      const hole = this.firstHole();
+      if (acked < hole) {
+        this.declareGap(acked, ts);
+        return;
+      }
+      if (hole > 0) this.declareGap(hole, ts);
+      this.drain(ts);
+    }
+  }
+
+  /** Records the FIN at `finSeq` (the sequence number after the segment's data). */
+  setFin(finSeq: number): void {
+    if (!this.initialized) this.startAt(finSeq);
+    if (this.finSeen) return;
+    this.finSeen = true;
+    this.finSeq = finSeq >>> 0;
+  }
+
+  /**
+   * Delivers everything held, declaring a gap for each hole, and for the bytes still missing
+   * before the FIN when the FIN was seen. Called before the flow closes.
+   */
+  flush(ts: number): void {
+    if (!this.initialized) return;
+    while (this.pending.length > 0) {
+      const hole = this.firstHole();
+      if (hole > 0) this.declareGap(hole, ts);
+      this.drain(ts);
+    }
+    if (this.finSeen) {
+      const missing = seqOffset(this.finSeq, this.nextSeq);
+      if (missing > 0) this.declareGap(missing, ts);
+    }
+  }
+
+  /** Frees held data and the ring buffer, and returns their bytes to the shared total. */
+  release(): void {
+    this.context.bufferedTotal -= this.bufferedBytes;
+    this.bufferedBytes = 0;
+    this.pending = [];
+    this.tail = null;
+    this.tailLength = 0;
+  }
+
+  /** Returns the distance from nextSeq to the first held segment, or -1 with nothing held. */
+  private firstHole(): number {
+    const first = this.pending[0];
+    return first === undefined ? -1 : seqOffset(first.seq, this.nextSeq);
+  }
+
+  /**
+   * Places the captured bytes of a segment that starts `offset` (>= 0) bytes after nextSeq: the
+   * parts that are new are held as copies, except a part at offset 0, which is delivered as a
+   * view. Parts already held are compared with the new bytes.
+   */
+  private insert(payload: Buffer, offset: number, ts: number): InsertResult {
+    const pending = this.pending;
+    const dataEnd = offset + payload.length;
+    let cursor = offset;
+    let index = 0;
+    let overlapped = false;
+    let inconsistent = false;
+    let inOrder: Buffer | null = null;
+    let held = 0;
+
+    while (cursor < dataEnd && index < pending.length) {
+      const segment = pending[index] as PendingSegment;
+      const start = seqOffset(segment.seq, this.nextSeq);
+      const end = start + segment.data.length;
+      if (end <= cursor) {
+        index++;
+        continue;
+      }
+
+      if (start > cursor) {
+        // New bytes before this held segment.
+        const pieceEnd = Math.min(start, dataEnd);
+        if (cursor === 0) {
+          inOrder = payload.subarray(0 - offset, pieceEnd - offset);
+        } else {
+          pending.splice(index, 0, this.copyPiece(payload, offset, cursor, pieceEnd));
+          held += pieceEnd - cursor;
+          index++;
+        }
+        cursor = pieceEnd;
+        if (cursor >= dataEnd) break;
+      }
+
+      // Bytes that this held segment already covers: the held copy wins.
+      const overlapEnd = Math.min(end, dataEnd);
+      overlapped = true;
+      if (
+        !inconsistent &&
+        segment.data.compare(payload, cursor - offset, overlapEnd - offset, cursor - start, overlapEnd - start) !== 0
+      ) {
+        inconsistent = true;
+      }
+      cursor = overlapEnd;
+      index++;
+    }
+
+    if (cursor < dataEnd) {
+      if (cursor === 0) {
+        inOrder = payload.subarray(0 - offset);
+      } else {
+        pending.splice(index, 0, this.copyPiece(payload, offset, cursor, dataEnd));
+        held += dataEnd - cursor;
+      }
+    }
+
+    if (held > 0) {
+      const stats = this.context.stats;
+      if (offset > 0) stats.outOfOrder++;
+      this.bufferedBytes += held;
+      this.context.bufferedTotal += held;
+      if (this.context.bufferedTotal > stats.peakBufferedBytes) {
+        stats.peakBufferedBytes = this.context.bufferedTotal;
+      }
+    }
+    if (inOrder !== null) this.deliver(inOrder, ts);
+
+    if (inconsistent) return INSERT_INCONSISTENT;
+    return overlapped ? INSERT_OVERLAP : INSERT_NEW;
+  }
+
+  private copyPiece(payload: Buffer, offset: number, from: number, to: number): PendingSegment {
+    // allocUnsafeSlow gives each piece its own memory, so a small piece does not keep a pooled
+    // 8 KiB slab alive and the byte counts match what is held.
+    const data = Buffer.allocUnsafeSlow(to - from);
+    payload.copy(data, 0, from - offset, to - offset);
+    return { seq: seqAdd(this.nextSeq, from), data };
+  }
+
+  /** Delivers the held segments that start at or before nextSeq. */
+  private drain(ts: number): void {
+    const pending = this.pending;
+    let count = 0;
+    while (count < pending.length) {
+      const segment = pending[count] as PendingSegment;
+      const start = seqOffset(segment.seq, this.nextSeq);
+      if (start > 0) break;
+      count++;
+
+      const size = segment.data.length;
+      this.bufferedBytes -= size;
+      this.context.bufferedTotal -= size;
+      if (-start >= size) continue;
+      this.deliver(start < 0 ? segment.data.subarray(-start) : segment.data, ts);
+    }
+    if (count > 0) pending.splice(0, count);
+  }
+
+  /**
+   * Declares the first hole a gap while this stream holds more than its share: above
+   * maxBufferedPerDirection, or anything while all flows together hold above maxBufferedTotal.
+   * The skipped bytes count as gap bytes and as bytes dropped by that limit.
+   */
+  private enforceLimits(ts: number): void {
+    const limits = this.context.limits;
+    const stats = this.context.stats;
+    while (this.bufferedBytes > 0) {
+      if (this.bufferedBytes > limits.maxBufferedPerDirection) {
+        stats.droppedBytesPerFlowLimit += this.skipFirstHole(ts);
+      } else if (this.context.bufferedTotal > limits.maxBufferedTotal) {
+        stats.droppedBytesTotalLimit += this.skipFirstHole(ts);
+      } else {
+        return;
+      }
+    }
+  }
+
+  private skipFirstHole(ts: number): number {
+    const hole = this.firstHole();
+    if (hole > 0) this.declareGap(hole, ts);
+    this.drain(ts);
+    return hole > 0 ? hole : 0;
+  }
+
+  private deliver(data: Buffer, ts: number): void {
+    const size = data.length;
+    this.nextSeq = seqAdd(this.nextSeq, size);
+    this.consumedBytes += size;
+    const window = this.context.limits.retransmissionWindow;
+    if (window > 0) this.remember(data, window);
+    this.owner.deliver(this.direction, data, ts);
+  }
+
+  private declareGap(length: number, ts: number): void {
+    this.nextSeq = seqAdd(this.nextSeq, length);
+    this.consumedBytes += length;
+    this.tailLength = 0;
+    const stats = this.context.stats;
+    stats.gaps++;
+    stats.gapBytes += length;
+    this.owner.gap(this.direction, length, ts);
+  }
+
+  private countRetransmission(seq: number, inconsistent: boolean, ts: number): void {
+    const stats = this.context.stats;
+    stats.retransmissions++;
+    if (!inconsistent) return;
+    stats.inconsistentRetransmissions++;
+    this.owner.anomaly({
+      name: 'retransmission_inconsistency',
+      ts,
+      direction: this.direction,
+      detail: `segment at seq ${seq} differs from the bytes seen first`,
+    });
+  }
+
+  /** Copies delivered bytes into the ring buffer of the last `window` bytes. */
+  private remember(data: Buffer, window: number): void {
+    let tail = this.tail;
+    if (tail === null) {
+      tail = Buffer.allocUnsafeSlow(window);
+      this.tail = tail;
+    }
+    const size = data.length;
+    if (size >= window) {
+      data.copy(tail, 0, size - window, size);
+      this.tailWrite = 0;
+      this.tailLength = window;
+      return;
+    }
+    const first = Math.min(size, window - this.tailWrite);
+    data.copy(tail, this.tailWrite, 0, first);
+    if (first < size) data.copy(tail, 0, first, size);
+    this.tailWrite = (this.tailWrite + size) % window;
+    this.tailLength = Math.min(window, this.tailLength + size);
+  }
+
+  /**
+   * Compares the captured bytes of a segment starting `offset` (< 0) bytes before nextSeq with
+   * the delivered bytes still in the ring buffer. Bytes no longer there are not compared.
+   */
+  private matchesTail(payload: Buffer, offset: number): boolean {
+    const tail = this.tail;
+    if (tail === null) return true;
+    const from = Math.max(offset, -this.tailLength);
+    const to = Math.min(0, offset + payload.length);
+    if (from >= to) return true;
+
+    const window = tail.length;
+    let index = this.tailWrite + from;
+    if (index < 0) index += window;
+    const count = to - from;
+    const payloadStart = from - offset;
+    const first = Math.min(count, window - index);
+    if (tail.compare(payload, payloadStart, payloadStart + first, index, index + first) !== 0) {
+      return false;
+    }
+    if (first === count) return true;
+    return tail.compare(payload, payloadStart + first, payloadStart + count, 0, count - first) === 0;
+  }
+}
+
+/** Outcome of placing a segment: all new bytes, some already held, or held bytes that differ. */
+type InsertResult = 0 | 1 | 2;
+const INSERT_NEW = 0;
+const INSERT_OVERLAP = 1;
+const INSERT_INCONSISTENT = 2;

@@ -1,0 +1,103 @@
+import type mailsplit from '@zone-eu/mailsplit';
+import type { RawHeaderLine } from './headers.js';
+import { decodeRawHeaderText } from './headers.js';
+import type { MimePart } from './types.js';
+
+type MimeNode = InstanceType<typeof mailsplit.MimeNode>;
+
+/**
+ * Longest file name kept, in UTF-16 code units; longer names are cut. Suricata cuts at 255,
+ * but real names can be longer (RFC 2231 continuations have no limit), and a cut name no longer
+ * matches the name a recipient sees.
+ */
+export const MAX_FILENAME_LENGTH = 1024;
+
+export interface PartDescription {
+  part: MimePart;
+  /** Boundary of a multipart node, when it declares a usable one. */
+  boundary?: Buffer;
+  /** Subtype ("mixed", "alternative", ...) when the part is a multipart. */
+  multipart?: string;
+}
+
+/**
+ * Builds the MimePart record of a node from the header fields mailsplit's MimeNode parsed
+ * (Content-Type, Content-Disposition with RFC 2231 and RFC 2047 decoding, transfer encoding).
+ */
+export function describePart(
+  node: MimeNode,
+  headers: readonly RawHeaderLine[],
+  position: { path: string; parentSubtype: string | undefined },
+): PartDescription {
+  let contentType = node.contentType || 'text/plain';
+  if (position.parentSubtype === 'digest' && !headers.some((h) => h.key === 'content-type')) {
+    // RFC 2046 section 5.1.5: the default type of a multipart/digest member.
+    contentType = 'message/rfc822';
+  }
+
+  const part: MimePart = {
+    path: position.path,
+    contentType,
+    size: 0,
+    isAttachment: false,
+  };
+  if (node.charset) {
+    part.charset = node.charset.trim().toLowerCase();
+  }
+  const disposition = normalizeDisposition(node.disposition);
+  if (disposition !== undefined) {
+    part.disposition = disposition;
+  }
+  const filename = readFilename(node, headers);
+  if (filename !== undefined) {
+    part.filename = filename;
+  }
+  if (node.encoding) {
+    part.transferEncoding = node.encoding;
+  }
+  part.isAttachment = filename !== undefined || disposition === 'attachment';
+
+  const description: PartDescription = { part };
+  if (node.multipart) {
+    description.multipart = node.multipart;
+    if (node._boundary) {
+      description.boundary = node._boundary;
+    }
+  }
+  return description;
+}
+
+/** RFC 2183 section 2.8: an unknown disposition type is treated as "attachment". */
+function normalizeDisposition(value: string | false): string | undefined {
+  if (!value) {
+    return undefined;
+  }
+  const type = value.trim().toLowerCase();
+  return type === 'inline' ? 'inline' : 'attachment';
+}
+
+function readFilename(node: MimeNode, headers: readonly RawHeaderLine[]): string | undefined {
+  if (!node.filename) {
+    return undefined;
+  }
+  let name = node.filename;
+  // mailsplit reads header bytes one char per byte. Encoded words and RFC 2231 values are
+  // decoded to Unicode by libmime, but a raw 8-bit name (RFC 6532) is left as latin1 chars.
+  const hasRaw8Bit = headers.some(
+    (h) => (h.key === 'content-disposition' || h.key === 'content-type') && /[\x80-\xff]/.test(h.line),
+  );
+  if (hasRaw8Bit && !/[^\x00-\xff]/.test(name)) {
+    name = decodeRawHeaderText(name);
+  }
+  name = name.trim();
+  if (name === '') {
+    return undefined;
+  }
+  if (name.length <= MAX_FILENAME_LENGTH) {
+    return name;
+  }
+  // Do not leave half of a surrogate pair at the cut.
+  const last = name.charCodeAt(MAX_FILENAME_LENGTH - 1);
+  const cut = last >= 0xd800 && last <= 0xdbff ? MAX_FILENAME_LENGTH - 1 : MAX_FILENAME_LENGTH;
+  return name.slice(0, cut);
+}

@@ -171,7 +171,7 @@ function toAddress(tokens: Token[]): MailAddress | undefined {
         break;
       }
     }
-    if (index < 0 && words.length === 1) {
+    if (index < 0 && words.length === 1 && words[0].kind === 'text') {
       index = 0;
     }
     address = index < 0 ? '' : words[index].value;
@@ -181,6 +181,10 @@ function toAddress(tokens: Token[]): MailAddress | undefined {
       .join(' ');
   }
 
+  if (address === '' && words.length === 0) {
+    // Only a comment, such as the one after a group's ";".
+    return undefined;
+  }
   if (name === '' && comments.length > 0) {
     // The old "addr@host (Full Name)" form.
     name = comments.join(' ');

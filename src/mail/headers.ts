@@ -1,3 +1,4 @@
+import { decode as decodeCharset } from 'libmime/lib/charset.js';
 import type { MailAddress, MessageInfo } from './types.js';
 import { parseAddressList } from './addresses.js';
 import { decodeEncodedWords } from './encoded-words.js';
@@ -17,8 +18,6 @@ export interface MessageHeaders {
 }
 
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
-// WHATWG maps "latin1" to windows-1252 as well; the explicit name says what is meant.
-const windows1252Decoder = new TextDecoder('windows-1252');
 
 // Any char from U+0080 to U+00FF in a latin1 string is a raw 8-bit byte of the header.
 const HIGH_BYTE = /[\x80-\xff]/;
@@ -36,7 +35,8 @@ export function decodeRawHeaderText(latin1: string): string {
   try {
     return utf8Decoder.decode(bytes);
   } catch {
-    return windows1252Decoder.decode(bytes);
+    // libmime's iconv-lite tables: Node 20's TextDecoder reads windows-1252 as latin1.
+    return decodeCharset(bytes, 'windows-1252');
   }
 }
 

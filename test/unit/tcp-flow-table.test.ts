@@ -1,0 +1,417 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type TcpSegment } from '../../src/decode/types.js';
+import { DEFAULT_FLOW_LIMITS, FlowTable } from '../../src/tcp/index.js';
+import type { CloseReason, Direction, Flow, FlowLimits, StreamHandler } from '../../src/tcp/index.js';
+
+const CLIENT = { ip: '192.0.2.10', port: 40000 };
+const SERVER = { ip: '198.51.100.25', port: 25 };
+
+/** What one flow's handler received; data is copied as latin1 text per direction. */
+interface Recording {
+  flow: Flow;
+  streams: [string, string];
+  anomalies: string[];
+  closes: CloseReason[];
+  events: string[];
+}
+
+function makeTable(limits: Partial<FlowLimits> = {}, serverPorts = [25, 587]) {
+  const flows: Recording[] = [];
+  const table = new FlowTable({
+    serverPorts: new Set(serverPorts),
+    limits,
+    onFlow(flow): StreamHandler {
+      const recording: Recording = { flow, streams: ['', ''], anomalies: [], closes: [], events: [] };
+      flows.push(recording);
+      return {
+        onData(direction: Direction, data: Buffer) {
+          recording.streams[direction] += data.toString('latin1');
+          recording.events.push(`data ${direction} ${data.length}`);
+        },
+        onGap(direction: Direction, length: number) {
+          recording.streams[direction] += `[gap ${length}]`;
+          recording.events.push(`gap ${direction} ${length}`);
+        },
+        onAnomaly(anomaly) {
+          recording.anomalies.push(anomaly.name);
+        },
+        onClose(reason: CloseReason) {
+          recording.closes.push(reason);
+          recording.events.push(`close ${reason}`);
+        },
+      };
+    },
+  });
+  return { table, flows };
+}
+
+interface SegmentSpec {
+  from: 'client' | 'server';
+  seq: number;
+  ack?: number;
+  flags: number;
+  data?: string;
+  ts?: number;
+  client?: { ip: string; port: number };
+  vlans?: number[];
+}
+
+function segment(spec: SegmentSpec): TcpSegment {
+  const client = spec.client ?? CLIENT;
+  const [src, dst] = spec.from === 'client' ? [client, SERVER] : [SERVER, client];
+  const payload = Buffer.from(spec.data ?? '', 'latin1');
+  return {
+    ts: spec.ts ?? 1,
+    vlans: spec.vlans ?? [],
+    ipVersion: 4,
+    srcIp: src.ip,
+    dstIp: dst.ip,
+    srcPort: src.port,
+    dstPort: dst.port,
+    seq: spec.seq >>> 0,
+    ack: (spec.ack ?? 0) >>> 0,
+    flags: spec.flags,
+    window: 65535,
+    payload,
+    payloadLength: payload.length,
+  };
+}
+
+const ISN_C = 1000;
+const ISN_S = 5000;
+
+/** Feeds the three-way handshake: client data starts at 1001, server data at 5001. */
+function handshake(table: FlowTable, ts = 1, client = CLIENT): void {
+  table.process(segment({ from: 'client', seq: ISN_C, flags: TCP_SYN, ts, client }));
+  table.process(segment({ from: 'server', seq: ISN_S, ack: ISN_C + 1, flags: TCP_SYN | TCP_ACK, ts, client }));
+  table.process(segment({ from: 'client', seq: ISN_C + 1, ack: ISN_S + 1, flags: TCP_ACK, ts, client }));
+}
+
+const PA = TCP_PSH | TCP_ACK;
+
+describe('FlowTable', () => {
+  it('reassembles both directions of a session', () => {
+    const { table, flows } = makeTable();
+    handshake(table);
+    table.process(segment({ from: 'server', seq: 5001, ack: 1001, flags: PA, data: '220 mx ESMTP\r\n' }));
+    table.process(segment({ from: 'client', seq: 1001, ack: 5015, flags: PA, data: 'EHLO a\r\n' }));
+    table.process(segment({ from: 'server', seq: 5015, ack: 1009, flags: PA, data: '250 ok\r\n' }));
+
+    assert.equal(flows.length, 1);
+    const [recording] = flows;
+    assert.ok(recording);
+    assert.equal(recording.streams[0], 'EHLO a\r\n');
+    assert.equal(recording.streams[1], '220 mx ESMTP\r\n250 ok\r\n');
+    assert.deepEqual(recording.flow.client, CLIENT);
+    assert.deepEqual(recording.flow.server, SERVER);
+    assert.equal(recording.flow.midstream, false);
+    assert.deepEqual(recording.flow.bytes, [8, 22]);
+    assert.deepEqual(recording.flow.packets, [3, 3]);
+    assert.equal(table.stats.flowsOpened, 1);
+    assert.equal(table.stats.activeFlows, 1);
+  });
+
+  it('gives a stable Zeek-like flow id', () => {
+    const first = makeTable();
+    const second = makeTable();
+    handshake(first.table, 1700000000.123456);
+    handshake(second.table, 1700000000.123456);
+    const id = first.flows[0]?.flow.id;
+    assert.match(id ?? '', /^C[0-9A-Za-z]{17}$/);
+    assert.equal(second.flows[0]?.flow.id, id);
+
+    const third = makeTable();
+    handshake(third.table, 1700000000.123457);
+    assert.notEqual(third.flows[0]?.flow.id, id);
+  });
+
+  it('ignores segments without a server port', () => {
+    const { table, flows } = makeTable();
+    table.process({
+      ...segment({ from: 'client', seq: 1, flags: TCP_SYN }),
+      dstPort: 80,
+    });
+    assert.equal(flows.length, 0);
+    assert.equal(table.stats.ignoredSegments, 1);
+    assert.equal(table.stats.segments, 1);
+  });
+
+  it('takes the client from a first SYN-ACK', () => {
+    const { table, flows } = makeTable();
+    table.process(segment({ from: 'server', seq: ISN_S, ack: ISN_C + 1, flags: TCP_SYN | TCP_ACK }));
+    table.process(segment({ from: 'client', seq: ISN_C + 1, ack: ISN_S + 1, flags: PA, data: 'QUIT\r\n' }));
+    const recording = flows[0];
+    assert.ok(recording);
+    assert.deepEqual(recording.flow.client, CLIENT);
+    assert.equal(recording.flow.midstream, false);
+    assert.equal(recording.streams[0], 'QUIT\r\n');
+  });
+
+  it('picks up a flow mid-stream by server port', () => {
+    const { table, flows } = makeTable();
+    // The first segment seen is the server's reply.
+    table.process(segment({ from: 'server', seq: 77000, ack: 31000, flags: PA, data: '250 2.1.0 Ok\r\n' }));
+    table.process(segment({ from: 'client', seq: 31000, ack: 77014, flags: PA, data: 'RCPT TO:<b@c>\r\n' }));
+    const recording = flows[0];
+    assert.ok(recording);
+    assert.equal(recording.flow.midstream, true);
+    assert.deepEqual(recording.flow.client, CLIENT);
+    assert.deepEqual(recording.flow.server, SERVER);
+    assert.equal(recording.streams[1], '250 2.1.0 Ok\r\n');
+    assert.equal(recording.streams[0], 'RCPT TO:<b@c>\r\n');
+    assert.equal(table.stats.midstreamFlows, 1);
+  });
+
+  it('takes the lower port as server when both are server ports', () => {
+    const { table, flows } = makeTable({}, [25, 587]);
+    table.process({
+      ...segment({ from: 'client', seq: 1, flags: TCP_ACK, data: 'x' }),
+      srcPort: 587,
+      dstPort: 25,
+    });
+    assert.equal(flows[0]?.flow.server.port, 25);
+    assert.equal(flows[0]?.flow.client.port, 587);
+  });
+
+  it('delivers out-of-order segments in order', () => {
+    const { table, flows } = makeTable();
+    handshake(table);
+    table.process(segment({ from: 'client', seq: 1001, ack: 5001, flags: PA, data: 'one ' }));
+    table.process(segment({ from: 'client', seq: 1009, ack: 5001, flags: PA, data: 'three' }));
+    table.process(segment({ from: 'client', seq: 1005, ack: 5001, flags: PA, data: 'two ' }));
+    assert.equal(flows[0]?.streams[0], 'one two three');
+    assert.deepEqual(flows[0]?.events, ['data 0 4', 'data 0 4', 'data 0 5']);
+    assert.equal(table.stats.outOfOrder, 1);
+  });
+
+  it('declares a lost segment once the peer ACKs past it', () => {
+    const { table, flows } = makeTable();
+    handshake(table);
+    table.process(segment({ from: 'client', seq: 1001, ack: 5001, flags: PA, data: 'DATA\r\n' }));
+    // 1007..1018 ("Subject: x\r\n", 12 bytes) is never captured.
+    table.process(segment({ from: 'client', seq: 1019, ack: 5001, flags: PA, data: '\r\nbody\r\n' }));
+    assert.equal(flows[0]?.streams[0], 'DATA\r\n');
+    table.process(segment({ from: 'server', seq: 5001, ack: 1027, flags: TCP_ACK }));
+
+    assert.equal(flows[0]?.streams[0], 'DATA\r\n[gap 12]\r\nbody\r\n');
+    assert.deepEqual(flows[0]?.flow.gapBytes, [12, 0]);
+    assert.equal(table.stats.gaps, 1);
+    assert.equal(table.stats.gapBytes, 12);
+  });
+
+  it('handles sequence numbers that wrap past 2^32', () => {
+    const { table, flows } = makeTable();
+    const isn = 0xfffffff9; // data starts at 0xfffffffa
+    table.process(segment({ from: 'client', seq: isn, flags: TCP_SYN }));
+    table.process(segment({ from: 'server', seq: ISN_S, ack: isn + 1, flags: TCP_SYN | TCP_ACK }));
+    table.process(segment({ from: 'client', seq: 0xfffffffa, ack: 5001, flags: PA, data: 'AB' }));
+    // Sent after the wrap, captured before the segment that crosses it.
+    table.process(segment({ from: 'client', seq: 0, ack: 5001, flags: PA, data: 'GHIJ' }));
+    table.process(segment({ from: 'client', seq: 0xfffffffc, ack: 5001, flags: PA, data: 'CDEF' }));
+    table.process(segment({ from: 'server', seq: 5001, ack: 4, flags: TCP_ACK }));
+    assert.equal(flows[0]?.streams[0], 'ABCDEFGHIJ');
+    assert.equal(table.stats.outOfOrder, 1);
+    assert.equal(table.stats.gaps, 0);
+  });
+
+  it('delivers data on the SYN and on the FIN', () => {
+    const { table, flows } = makeTable();
+    table.process(segment({ from: 'client', seq: ISN_C, flags: TCP_SYN, data: 'EHLO' }));
+    table.process(segment({ from: 'server', seq: ISN_S, ack: ISN_C + 5, flags: TCP_SYN | TCP_ACK }));
+    table.process(segment({ from: 'client', seq: ISN_C + 5, ack: ISN_S + 1, flags: TCP_FIN | TCP_ACK, data: ' x\r\n' }));
+    table.process(segment({ from: 'server', seq: ISN_S + 1, ack: ISN_C + 10, flags: TCP_FIN | TCP_ACK, data: 'bye' }));
+    const recording = flows[0];
+    assert.ok(recording);
+    assert.equal(recording.streams[0], 'EHLO x\r\n');
+    assert.equal(recording.streams[1], 'bye');
+    assert.deepEqual(recording.closes, ['fin']);
+    assert.equal(table.stats.flowsClosed, 1);
+    assert.equal(table.stats.activeFlows, 0);
+  });
+
+  it('ignores segments after the close and reopens on a new SYN', () => {
+    const { table, flows } = makeTable();
+    handshake(table);
+    table.process(segment({ from: 'client', seq: 1001, ack: 5001, flags: TCP_FIN | TCP_ACK }));
+    table.process(segment({ from: 'server', seq: 5001, ack: 1002, flags: TCP_FIN | TCP_ACK }));
+    table.process(segment({ from: 'client', seq: 1002, ack: 5002, flags: TCP_ACK }));
+    assert.equal(flows.length, 1);
+    assert.deepEqual(flows[0]?.closes, ['fin']);
+    assert.equal(table.stats.unmatchedSegments, 1);
+
+    table.process(segment({ from: 'client', seq: 90000, flags: TCP_SYN, ts: 2 }));
+    assert.equal(flows.length, 2);
+    assert.notEqual(flows[1]?.flow.id, flows[0]?.flow.id);
+    assert.equal(flows[1]?.flow.midstream, false);
+  });
+
+  it('closes on RST after flushing held data with a gap', () => {
+    const { table, flows } = makeTable();
+    handshake(table);
+    table.process(segment({ from: 'client', seq: 1001, ack: 5001, flags: PA, data: 'ab' }));
+    table.process(segment({ from: 'client', seq: 1006, ack: 5001, flags: PA, data: 'fg' }));
+    table.process(segment({ from: 'server', seq: 5001, flags: TCP_RST, data: 'ignored' }));
+    const recording = flows[0];
+    assert.ok(recording);
+    assert.equal(recording.streams[0], 'ab[gap 3]fg');
+    assert.equal(recording.streams[1], '');
+    assert.deepEqual(recording.events.slice(-1), ['close rst']);
+    assert.deepEqual(recording.closes, ['rst']);
+  });
+
+  it('counts a retransmission and reports changed bytes', () => {
+    const { table, flows } = makeTable();
+    handshake(table);
+    table.process(segment({ from: 'client', seq: 1001, ack: 5001, flags: PA, data: 'MAIL FROM:<a@b>\r\n' }));
+    table.process(segment({ from: 'client', seq: 1001, ack: 5001, flags: PA, data: 'MAIL FROM:<a@b>\r\n' }));
+    assert.equal(table.stats.retransmissions, 1);
+    assert.deepEqual(flows[0]?.anomalies, []);
+    table.process(segment({ from: 'client', seq: 1001, ack: 5001, flags: PA, data: 'MAIL FROM:<x@b>\r\n' }));
+    assert.equal(table.stats.retransmissions, 2);
+    assert.equal(table.stats.inconsistentRetransmissions, 1);
+    assert.deepEqual(flows[0]?.anomalies, ['retransmission_inconsistency']);
+    assert.equal(flows[0]?.streams[0], 'MAIL FROM:<a@b>\r\n');
+  });
+
+  it('ignores keep-alives and zero-window probes', () => {
+    const { table, flows } = makeTable();
+    handshake(table);
+    table.process(segment({ from: 'client', seq: 1001, ack: 5001, flags: PA, data: 'NOOP\r\n' }));
+    table.process(segment({ from: 'client', seq: 1006, ack: 5001, flags: TCP_ACK, data: 'Z' }));
+    table.process(segment({ from: 'client', seq: 1006, ack: 5001, flags: TCP_ACK }));
+    table.process(segment({ from: 'server', seq: 5000, ack: 1007, flags: TCP_ACK }));
+    assert.equal(flows[0]?.streams[0], 'NOOP\r\n');
+    assert.deepEqual(flows[0]?.anomalies, []);
+    assert.equal(table.stats.gaps, 0);
+    assert.equal(table.stats.retransmissions, 0);
+  });
+
+  it('closes idle flows after the timeout', () => {
+    const { table, flows } = makeTable({ idleTimeout: 10 });
+    handshake(table, 100);
+    table.process(segment({ from: 'client', seq: 1001, ack: 5001, flags: PA, data: 'ab', ts: 100 }));
+    table.process(segment({ from: 'client', seq: 1005, ack: 5001, flags: PA, data: 'ef', ts: 100 }));
+    // Another flow's traffic advances the capture clock: 109 is not yet idle for more than 10 s.
+    const other = { ip: '192.0.2.11', port: 40001 };
+    handshake(table, 109, other);
+    assert.deepEqual(flows[0]?.closes, []);
+    handshake(table, 111, { ip: '192.0.2.12', port: 40002 });
+    assert.deepEqual(flows[0]?.closes, ['timeout']);
+    assert.equal(flows[0]?.streams[0], 'ab[gap 2]ef');
+    assert.equal(table.stats.timedOutFlows, 1);
+    assert.equal(table.stats.activeFlows, 2);
+  });
+
+  it('evicts the least recently active flow past maxFlows', () => {
+    const { table, flows } = makeTable({ maxFlows: 2 });
+    const clients = [1, 2, 3].map((n) => ({ ip: `192.0.2.${n}`, port: 40000 + n }));
+    handshake(table, 1, clients[0]);
+    handshake(table, 2, clients[1]);
+    // Activity on the first flow makes the second the least recently active.
+    table.process(segment({ from: 'client', seq: 1001, ack: 5001, flags: PA, data: 'x', ts: 3, client: clients[0] }));
+    handshake(table, 4, clients[2]);
+    assert.deepEqual(flows[0]?.closes, []);
+    assert.deepEqual(flows[1]?.closes, ['evicted']);
+    assert.equal(table.stats.evictedFlows, 1);
+    assert.equal(table.stats.activeFlows, 2);
+  });
+
+  it('bounds held bytes per direction and in total', () => {
+    const { table, flows } = makeTable({ maxBufferedPerDirection: 10, maxBufferedTotal: 15 });
+    const first = { ip: '192.0.2.1', port: 40001 };
+    const second = { ip: '192.0.2.2', port: 40002 };
+    handshake(table, 1, first);
+    handshake(table, 1, second);
+
+    // Flow 1: 12 bytes held after a 2-byte hole exceed the per-direction bound of 10.
+    table.process(segment({ from: 'client', seq: 1003, ack: 5001, flags: PA, data: 'cdefgh', client: first }));
+    table.process(segment({ from: 'client', seq: 1011, ack: 5001, flags: PA, data: 'klmnop', client: first }));
+    assert.equal(flows[0]?.streams[0], '[gap 2]cdefgh');
+    assert.equal(table.stats.droppedBytesPerFlowLimit, 2);
+
+    // Flow 1 still holds 6 bytes. Flow 2 adds 8 (14 in total), then 2 more: 16 > 15.
+    table.process(segment({ from: 'client', seq: 1004, ack: 5001, flags: PA, data: 'DEFGHIJK', client: second }));
+    assert.equal(flows[1]?.streams[0], '');
+    table.process(segment({ from: 'client', seq: 1016, ack: 5001, flags: PA, data: 'PQ', client: second }));
+    assert.equal(flows[1]?.streams[0], '[gap 3]DEFGHIJK');
+    assert.equal(table.stats.droppedBytesTotalLimit, 3);
+    assert.equal(table.stats.droppedBytesPerFlowLimit, 2);
+    assert.equal(table.stats.peakBufferedBytes, 16);
+
+    table.closeAll(2);
+    assert.equal(flows[0]?.streams[0], '[gap 2]cdefgh[gap 2]klmnop');
+    assert.equal(flows[1]?.streams[0], '[gap 3]DEFGHIJK[gap 4]PQ');
+    assert.equal(table.stats.gapBytes, 11);
+  });
+
+  it('flushes a hole as a gap on closeAll', () => {
+    const { table, flows } = makeTable();
+    handshake(table);
+    table.process(segment({ from: 'client', seq: 1001, ack: 5001, flags: PA, data: 'abc' }));
+    table.process(segment({ from: 'client', seq: 1010, ack: 5001, flags: PA, data: 'jk' }));
+    table.closeAll(9);
+    assert.equal(flows[0]?.streams[0], 'abc[gap 6]jk');
+    assert.deepEqual(flows[0]?.closes, ['end']);
+    assert.deepEqual(flows[0]?.flow.gapBytes, [6, 0]);
+    assert.equal(table.stats.activeFlows, 0);
+    assert.equal(table.stats.flowsClosed, 1);
+  });
+
+  it('drops a flow whose handler throws', () => {
+    let calls = 0;
+    const table = new FlowTable({
+      serverPorts: new Set([25]),
+      onFlow: () => ({
+        onData() {
+          calls++;
+          throw new Error('handler bug');
+        },
+        onGap() {},
+        onAnomaly() {},
+        onClose() {
+          calls++;
+        },
+      }),
+    });
+    handshake(table);
+    assert.doesNotThrow(() => {
+      table.process(segment({ from: 'client', seq: 1001, ack: 5001, flags: PA, data: 'a' }));
+      table.process(segment({ from: 'client', seq: 1002, ack: 5001, flags: PA, data: 'b' }));
+      table.closeAll(2);
+    });
+    assert.equal(calls, 1);
+    assert.equal(table.stats.handlerErrors, 1);
+    assert.equal(table.stats.unmatchedSegments, 1);
+  });
+
+  it('opens a new flow when a SYN reuses an open 5-tuple', () => {
+    const { table, flows } = makeTable();
+    handshake(table);
+    table.process(segment({ from: 'client', seq: 1001, ack: 5001, flags: PA, data: 'old' }));
+    table.process(segment({ from: 'client', seq: 777, flags: TCP_SYN, ts: 5 }));
+    assert.equal(flows.length, 2);
+    assert.deepEqual(flows[0]?.anomalies, ['tcp_port_reuse']);
+    assert.deepEqual(flows[0]?.closes, ['evicted']);
+    assert.equal(flows[1]?.flow.startTs, 5);
+  });
+
+  it('keeps flows on different VLANs apart', () => {
+    const { table, flows } = makeTable();
+    table.process(segment({ from: 'client', seq: 1, flags: TCP_ACK, data: 'a', vlans: [10] }));
+    table.process(segment({ from: 'client', seq: 1, flags: TCP_ACK, data: 'b', vlans: [20] }));
+    table.process(segment({ from: 'server', seq: 1, flags: TCP_ACK, data: 'c', vlans: [10] }));
+    assert.equal(flows.length, 2);
+    assert.deepEqual(flows[0]?.streams, ['a', 'c']);
+    assert.deepEqual(flows[1]?.streams, ['b', '']);
+  });
+
+  it('rejects an invalid limit', () => {
+    assert.throws(
+      () => new FlowTable({ serverPorts: new Set([25]), onFlow: () => assert.fail(), limits: { maxFlows: 0 } }),
+      /maxFlows/,
+    );
+    assert.equal(DEFAULT_FLOW_LIMITS.maxBufferedPerDirection, 1024 * 1024);
+  });
+});

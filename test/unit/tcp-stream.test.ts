@@ -1,0 +1,316 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { DEFAULT_FLOW_LIMITS } from '../../src/tcp/flow-table.js';
+import { TcpStream, type ReassemblyContext, type StreamOwner } from '../../src/tcp/stream.js';
+import type { Anomaly, Direction, FlowLimits, FlowStats } from '../../src/tcp/types.js';
+
+type Event =
+  | { kind: 'data'; bytes: string }
+  | { kind: 'gap'; length: number }
+  | { kind: 'anomaly'; name: string };
+
+/** Owner that records what the stream produces, with data copied as latin1 text. */
+class RecordingOwner implements StreamOwner {
+  events: Event[] = [];
+
+  deliver(_direction: Direction, data: Buffer): void {
+    this.events.push({ kind: 'data', bytes: data.toString('latin1') });
+  }
+
+  gap(_direction: Direction, length: number): void {
+    this.events.push({ kind: 'gap', length });
+  }
+
+  anomaly(anomaly: Anomaly): void {
+    this.events.push({ kind: 'anomaly', name: anomaly.name });
+  }
+
+  /** The delivered stream as text, with each gap shown as "[gap N]". */
+  text(): string {
+    let out = '';
+    for (const event of this.events) {
+      if (event.kind === 'data') out += event.bytes;
+      else if (event.kind === 'gap') out += `[gap ${event.length}]`;
+    }
+    return out;
+  }
+
+  anomalies(): string[] {
+    return this.events.flatMap((event) => (event.kind === 'anomaly' ? [event.name] : []));
+  }
+}
+
+function emptyStats(): FlowStats {
+  return {
+    segments: 0,
+    ignoredSegments: 0,
+    flowsOpened: 0,
+    flowsClosed: 0,
+    activeFlows: 0,
+    midstreamFlows: 0,
+    retransmissions: 0,
+    inconsistentRetransmissions: 0,
+    outOfOrder: 0,
+    gaps: 0,
+    gapBytes: 0,
+    droppedBytesPerFlowLimit: 0,
+    droppedBytesTotalLimit: 0,
+    evictedFlows: 0,
+    timedOutFlows: 0,
+    peakBufferedBytes: 0,
+    unmatchedSegments: 0,
+    handlerErrors: 0,
+    internalErrors: 0,
+  };
+}
+
+function setup(limits: Partial<FlowLimits> = {}) {
+  const owner = new RecordingOwner();
+  const context: ReassemblyContext = {
+    stats: emptyStats(),
+    limits: { ...DEFAULT_FLOW_LIMITS, ...limits },
+    bufferedTotal: 0,
+  };
+  const stream = new TcpStream(0, owner, context);
+  const add = (seq: number, text: string, ts = 1): void =>
+    stream.addSegment(seq >>> 0, Buffer.from(text, 'latin1'), text.length, ts);
+  return { owner, context, stats: context.stats, stream, add };
+}
+
+describe('TcpStream', () => {
+  it('delivers in-order segments as they come', () => {
+    const { owner, stats, stream, add } = setup();
+    stream.startAtSyn(999); // data starts at 1000
+    add(1000, 'HELO ');
+    add(1005, 'a.example\r\n');
+    assert.deepEqual(owner.events, [
+      { kind: 'data', bytes: 'HELO ' },
+      { kind: 'data', bytes: 'a.example\r\n' },
+    ]);
+    assert.equal(stream.nextSeq, 1016);
+    assert.equal(stats.outOfOrder, 0);
+    assert.equal(stats.retransmissions, 0);
+  });
+
+  it('delivers the in-order payload as a view of the packet', () => {
+    const { context, stream } = setup();
+    let seen: Buffer | undefined;
+    const owner: StreamOwner = {
+      deliver: (_d, data) => {
+        seen = data;
+      },
+      gap: () => {},
+      anomaly: () => {},
+    };
+    const viewStream = new TcpStream(0, owner, context);
+    viewStream.startAt(stream.nextSeq);
+    const packet = Buffer.from('xxDATA\r\n');
+    const payload = packet.subarray(2);
+    viewStream.addSegment(0, payload, payload.length, 1);
+    assert.ok(seen !== undefined);
+    assert.equal(seen.buffer, packet.buffer);
+    assert.equal(seen.byteOffset, packet.byteOffset + 2);
+  });
+
+  it('reorders segments 1, 3, 2', () => {
+    const { owner, stats, context, stream, add } = setup();
+    stream.startAt(100);
+    add(100, 'AAAA');
+    add(108, 'CCCC');
+    assert.equal(stream.bufferedBytes, 4);
+    assert.equal(context.bufferedTotal, 4);
+    add(104, 'BBBB');
+    assert.deepEqual(owner.events, [
+      { kind: 'data', bytes: 'AAAA' },
+      { kind: 'data', bytes: 'BBBB' },
+      { kind: 'data', bytes: 'CCCC' },
+    ]);
+    assert.equal(stats.outOfOrder, 1);
+    assert.equal(stream.bufferedBytes, 0);
+    assert.equal(context.bufferedTotal, 0);
+    assert.equal(stats.peakBufferedBytes, 4);
+  });
+
+  it('counts an identical retransmission without an anomaly', () => {
+    const { owner, stats, stream, add } = setup();
+    stream.startAt(0);
+    add(0, 'MAIL FROM:<a@b>\r\n');
+    add(0, 'MAIL FROM:<a@b>\r\n');
+    assert.equal(owner.text(), 'MAIL FROM:<a@b>\r\n');
+    assert.equal(stats.retransmissions, 1);
+    assert.equal(stats.inconsistentRetransmissions, 0);
+    assert.deepEqual(owner.anomalies(), []);
+  });
+
+  it('reports a retransmission of delivered bytes that differ', () => {
+    const { owner, stats, stream, add } = setup();
+    stream.startAt(0);
+    add(0, 'RCPT TO:<x@y>\r\n');
+    add(5, 'XX:<x@y>');
+    // First data wins: the stream keeps the original bytes.
+    assert.equal(owner.text(), 'RCPT TO:<x@y>\r\n');
+    assert.equal(stats.retransmissions, 1);
+    assert.equal(stats.inconsistentRetransmissions, 1);
+    assert.deepEqual(owner.anomalies(), ['retransmission_inconsistency']);
+  });
+
+  it('reports a retransmission of held bytes that differ', () => {
+    const { owner, stats, stream, add } = setup();
+    stream.startAt(0);
+    add(4, 'efgh');
+    add(4, 'efXh');
+    add(0, 'abcd');
+    assert.equal(owner.text(), 'abcdefgh');
+    assert.equal(stats.retransmissions, 1);
+    assert.equal(stats.inconsistentRetransmissions, 1);
+    assert.deepEqual(owner.anomalies(), ['retransmission_inconsistency']);
+  });
+
+  it('skips the comparison for delivered bytes outside the window', () => {
+    const { owner, stats, stream, add } = setup({ retransmissionWindow: 4 });
+    stream.startAt(0);
+    add(0, 'abcdefgh');
+    add(0, 'XXXXefgh'); // only "efgh" is still in the 4-byte window, and it matches
+    assert.equal(stats.inconsistentRetransmissions, 0);
+    add(4, 'efghX'); // "efgh" matches the window, "X" is new
+    add(7, 'hY'); // the window now holds "fghX": "Y" differs from "X"
+    assert.equal(owner.text(), 'abcdefghX');
+    assert.equal(stats.inconsistentRetransmissions, 1);
+  });
+
+  it('keeps first data on a partial overlap and delivers only the new bytes', () => {
+    const { owner, stats, stream, add } = setup();
+    stream.startAt(0);
+    add(0, '0123456789');
+    add(6, '6789ABCD');
+    assert.deepEqual(owner.events, [
+      { kind: 'data', bytes: '0123456789' },
+      { kind: 'data', bytes: 'ABCD' },
+    ]);
+    assert.equal(stats.retransmissions, 1);
+    assert.equal(stats.inconsistentRetransmissions, 0);
+  });
+
+  it('fills only the holes between held segments', () => {
+    const { owner, stats, stream, add } = setup();
+    stream.startAt(0);
+    add(2, 'cd');
+    add(6, 'gh');
+    // Covers both held pieces and the holes around them.
+    add(0, 'abcdefghij');
+    assert.equal(owner.text(), 'abcdefghij');
+    assert.equal(stream.bufferedBytes, 0);
+    assert.equal(stats.inconsistentRetransmissions, 0);
+    assert.equal(stats.retransmissions, 1);
+  });
+
+  it('wraps the sequence space past 2^32', () => {
+    const { owner, stats, stream, add } = setup();
+    stream.startAtSyn(0xfffffffa); // data starts at 0xfffffffb
+    add(0xfffffffb, 'abc'); // 0xfffffffb..0xfffffffd
+    add(0x00000002, 'ghi'); // after the wrap, held
+    add(0xfffffffe, 'def'); // 0xfffffffe, 0xffffffff and 0, so nextSeq becomes 1
+    assert.equal(stream.bufferedBytes, 3);
+    add(0x00000001, 'X');
+    assert.equal(owner.text(), 'abcdefXghi');
+    assert.equal(stream.nextSeq, 0x00000005);
+    assert.equal(stats.gaps, 0);
+    assert.equal(stats.outOfOrder, 1);
+  });
+
+  it('ignores keep-alives at nextSeq - 1', () => {
+    const { owner, stats, stream, add } = setup();
+    stream.startAt(500);
+    add(500, 'QUIT\r\n');
+    add(505, '\0'); // keep-alive with one garbage byte, seq = nextSeq - 1
+    stream.addSegment(505, Buffer.alloc(0), 0, 2); // keep-alive without data
+    assert.equal(owner.text(), 'QUIT\r\n');
+    assert.equal(stats.retransmissions, 0);
+    assert.equal(stats.gaps, 0);
+    assert.deepEqual(owner.anomalies(), []);
+  });
+
+  it('declares a gap when the peer ACKs beyond a hole', () => {
+    const { owner, stats, stream, add } = setup();
+    stream.startAt(1000);
+    add(1000, 'aaaa');
+    add(1010, 'cccc'); // 1004..1009 lost
+    stream.acknowledge(1005, 2); // ACK inside the hole: 1 byte is certainly lost
+    stream.acknowledge(1014, 3);
+    assert.equal(owner.text(), 'aaaa[gap 1][gap 5]cccc');
+    assert.equal(stats.gaps, 2);
+    assert.equal(stats.gapBytes, 6);
+  });
+
+  it('waits on an ACK beyond nextSeq with nothing held', () => {
+    const { owner, stats, stream, add } = setup();
+    stream.startAt(0);
+    stream.acknowledge(4, 1); // the data may come later in the capture
+    add(0, 'abcd');
+    assert.equal(owner.text(), 'abcd');
+    assert.equal(stats.gaps, 0);
+  });
+
+  it('declares a gap when the per-direction bound is exceeded', () => {
+    const { owner, stats, context, stream, add } = setup({ maxBufferedPerDirection: 8 });
+    stream.startAt(0);
+    add(2, 'cccc'); // hole 0..1
+    add(8, 'iiii'); // hole 6..7, 8 bytes held: at the bound
+    assert.equal(owner.text(), '');
+    add(14, 'oo'); // 10 bytes held: the first hole is given up
+    assert.equal(owner.text(), '[gap 2]cccc');
+    assert.equal(stats.droppedBytesPerFlowLimit, 2);
+    assert.equal(stream.bufferedBytes, 6);
+    assert.equal(context.bufferedTotal, 6);
+    assert.equal(stats.peakBufferedBytes, 10);
+  });
+
+  it('declares a gap when the total bound is exceeded', () => {
+    const { owner, stats, context, stream, add } = setup({ maxBufferedTotal: 10 });
+    context.bufferedTotal = 8; // held by other flows
+    stream.startAt(0);
+    add(3, 'dddd'); // 12 in total: this stream gives up its hole
+    assert.equal(owner.text(), '[gap 3]dddd');
+    assert.equal(stats.droppedBytesTotalLimit, 3);
+    assert.equal(stream.bufferedBytes, 0);
+    assert.equal(context.bufferedTotal, 8);
+  });
+
+  it('flushes held data with gaps up to the FIN', () => {
+    const { owner, stream, add } = setup();
+    stream.startAt(0);
+    add(0, 'ab');
+    add(4, 'ef');
+    stream.setFin(10); // bytes 6..9 never seen
+    stream.flush(5);
+    assert.equal(owner.text(), 'ab[gap 2]ef[gap 4]');
+  });
+
+  it('drops data after the FIN', () => {
+    const { owner, stream, add } = setup();
+    stream.startAt(0);
+    add(0, 'ab');
+    stream.setFin(2);
+    add(2, 'zz');
+    assert.equal(owner.text(), 'ab');
+  });
+
+  it('declares bytes cut by the snap length as a gap', () => {
+    const { owner, stats, stream } = setup();
+    stream.startAt(0);
+    // 10 bytes on the wire, 4 captured.
+    stream.addSegment(0, Buffer.from('abcd'), 10, 1);
+    stream.addSegment(10, Buffer.from('klm'), 3, 1);
+    assert.equal(owner.text(), 'abcd[gap 6]klm');
+    assert.equal(stats.gapBytes, 6);
+  });
+
+  it('rejects a segment beyond the largest window', () => {
+    const { owner, stream, add } = setup();
+    stream.startAt(0);
+    add(2 ** 30 + 1, 'x');
+    assert.deepEqual(owner.anomalies(), ['tcp_segment_out_of_window']);
+    assert.equal(stream.bufferedBytes, 0);
+  });
+});

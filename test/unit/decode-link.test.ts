@@ -300,3 +300,27 @@ test('zeek IPv6 loopback capture', async () => {
   for (const p of packets.slice(1)) decoder.decode(p);
   assert.equal(decoder.stats.tcp, 17);
 });
+
+test('pcapng capture via the capture stage', async () => {
+  // The capture stage's reader may hand out views into its chunk, so each segment is summarised
+  // inside the callback.
+  const { readCapture } = await import('../../src/capture/index.js');
+  const decoder = new Decoder();
+  const fromPcapng: string[] = [];
+  await readCapture(`${CAPTURES}derived/suricata-smtp-attachment-md5.pcapng`, (p) => {
+    const s = decoder.decode(p);
+    if (s) fromPcapng.push(`${s.ts} ${s.srcMac} ${s.srcIp}:${s.srcPort} ${s.dstIp}:${s.dstPort} ${s.seq} ${s.payload.toString('hex')}`);
+  });
+  assert.equal(decoder.stats.frames, 26);
+
+  const reference = new Decoder();
+  const fromPcap: string[] = [];
+  for (const p of await readPcap(`${CAPTURES}suricata/smtp-attachment-md5.pcap`)) {
+    const s = reference.decode(p);
+    if (s) fromPcap.push(`${s.ts} ${s.srcMac} ${s.srcIp}:${s.srcPort} ${s.dstIp}:${s.dstPort} ${s.seq} ${s.payload.toString('hex')}`);
+  }
+  assert.deepEqual(fromPcapng, fromPcap);
+
+  // tcpdump: "00:00:cd:38:13:41 > 52:54:12:28:67:7a ... 192.168.92.1.39202 > 172.16.92.2.25: Flags [S], seq 878557031".
+  assert.match(fromPcapng[0], /^\d+\.\d+ 00:00:cd:38:13:41 192\.168\.92\.1:39202 172\.16\.92\.2:25 878557031 $/);
+});

@@ -1,0 +1,1043 @@
+import type { Anomaly, CloseReason, Direction, Flow, StreamHandler } from '../tcp/types.js';
+import type { SmtpAnomalyName } from './anomalies.js';
+import {
+  MAX_UNKNOWN_SASL_RESPONSES,
+  decodeBase64,
+  extractUser,
+  firstResponseHasUser,
+  isBase64Line,
+  saslResponseCount,
+} from './auth.js';
+import { DataBodyDecoder } from './body.js';
+import { looksLikeCommand, parseBdatArgument, parseCommandLine, parsePathArgument } from './commands.js';
+import { LineSplitter } from './lines.js';
+import { ReplyAssembler, parseReplyLine, type AssembledReply } from './replies.js';
+import { createTransaction, settleTransaction, type TxState } from './transaction.js';
+import type { SmtpEvents, SmtpLimits, SmtpReply, SmtpSessionInfo } from './types.js';
+
+export const DEFAULT_SMTP_PORTS: readonly number[] = [25, 587, 2525];
+export const IMPLICIT_TLS_PORTS: readonly number[] = [465];
+
+export const DEFAULT_SMTP_LIMITS: SmtpLimits = {
+  // RFC 5321 allows 512-byte command lines, but XOAUTH2 tokens and long EHLO replies exceed it.
+  maxLineLength: 4096,
+  maxPendingCommands: 1024,
+  maxRecipients: 1000,
+  maxAnomaliesPerSession: 100,
+};
+
+/**
+ * Client bytes held while the client waits for the reply that tells what they are (body
+ * after DATA, SASL response after AUTH, TLS after STARTTLS). Past this, the session guesses
+ * as if the server side were missing.
+ */
+export const MAX_HELD_CLIENT_BYTES = 65536;
+
+/** Transactions waiting for replies before the oldest is emitted without them. */
+export const MAX_OPEN_TRANSACTIONS = 64;
+
+/** Extension lines kept from an EHLO reply. */
+const MAX_EXTENSIONS = 64;
+/** Characters kept of a HELO name or user name. */
+const MAX_NAME_LENGTH = 256;
+
+const TLS_HANDSHAKE = 0x16;
+const SSL2_RECORD = 0x80;
+
+type ClientMode = 'command' | 'sasl' | 'await' | 'body' | 'chunk' | 'ignore';
+type AwaitReason = 'data' | 'auth' | 'starttls';
+
+type PendingKind =
+  | 'banner'
+  | 'helo'
+  | 'mail'
+  | 'rcpt'
+  | 'data'
+  | 'data_end'
+  | 'bdat'
+  | 'bdat_invalid'
+  | 'rset'
+  | 'auth'
+  | 'starttls'
+  | 'other';
+
+/** A command waiting for its reply. */
+interface Pending {
+  kind: PendingKind;
+  tx: TxState | undefined;
+  /** Index in tx.record.recipients for RCPT, -1 when the recipient was not kept. */
+  rcptIndex: number;
+  /** BDAT ... LAST. */
+  last: boolean;
+  heloName: string;
+  heloCommand: 'HELO' | 'EHLO' | 'LHLO';
+}
+
+interface HeldChunk {
+  data: Buffer;
+  ts: number;
+}
+
+/** SASL exchange in progress. */
+interface SaslState {
+  mechanism: string;
+  /** Client responses seen so far, the initial response included. */
+  responses: number;
+  /** Responses still expected when the server side cannot tell; undefined for unknown mechanisms. */
+  remaining: number | undefined;
+}
+
+/**
+ * SMTP session over the two byte streams of one TCP connection. Pairs commands with replies
+ * in order (RFC 2920 pipelining), follows transactions from MAIL FROM to the reply after the
+ * body, streams DATA and BDAT bodies to a sink, and stops parsing at TLS. Bad input becomes
+ * an anomaly; no exception leaves the class, and memory is bounded by SmtpLimits and the
+ * constants above.
+ *
+ * Client bytes that follow DATA, AUTH or STARTTLS are held until the server's reply says what
+ * they are. Without server bytes (client-only capture), the session decides at once: body
+ * after DATA, a mechanism's number of SASL responses after AUTH, TLS when the next byte
+ * starts a TLS record after STARTTLS.
+ *
+ * Every sink returned by openBody gets exactly one end() call, always before the
+ * transaction event of its transaction. Transactions are emitted in order of depth.
+ */
+export class SmtpSession implements StreamHandler {
+  private readonly limits: SmtpLimits;
+  private readonly info: SmtpSessionInfo;
+  private readonly clientLines: LineSplitter;
+  private readonly serverLines: LineSplitter;
+  private readonly replies = new ReplyAssembler();
+  private readonly body: DataBodyDecoder;
+
+  private clientMode: ClientMode = 'command';
+  private serverIgnored = false;
+  private clientResync = false;
+  private serverResync = false;
+  private serverSeen = false;
+  private commandSeen = false;
+  /** Replies without a pending command are expected (after a gap): count them without an anomaly. */
+  private unmatchedExpected = false;
+  private closed = false;
+  private now: number;
+
+  private pending: Pending[] = [];
+  private pendingHead = 0;
+  private pendingOverflowReported = false;
+
+  private awaitEntry: Pending | undefined;
+  private awaitReason: AwaitReason = 'data';
+  private awaitTx: TxState | undefined;
+  private held: HeldChunk[] = [];
+  private heldBytes = 0;
+
+  private currentTx: TxState | undefined;
+  private bodyTx: TxState | undefined;
+  private openTxs: TxState[] = [];
+  private depth = 0;
+  private chunkRemaining = 0;
+  private chunkLast = false;
+  /** Chunks of BDAT commands pipelined after a rejected BDAT are read and dropped (RFC 3030 section 3). */
+  private discardBdat = false;
+
+  private sasl: SaslState | undefined;
+  private clientLinesSinceAuth = Number.MAX_SAFE_INTEGER;
+  private bareLfReported = false;
+
+  private anomalyCount = 0;
+  private tooManyAnomalies: Anomaly | undefined;
+
+  constructor(
+    private readonly flow: Flow,
+    private readonly events: SmtpEvents,
+    options: { implicitTls?: boolean; limits?: Partial<SmtpLimits> } = {},
+  ) {
+    this.limits = { ...DEFAULT_SMTP_LIMITS, ...options.limits };
+    this.now = flow.startTs;
+    this.info = {
+      flow,
+      startTs: flow.startTs,
+      endTs: flow.startTs,
+      extensions: [],
+      tls: false,
+      transactions: 0,
+      commands: 0,
+      replies: 0,
+      clientOnly: true,
+      closeReason: '',
+      anomalies: [],
+    };
+    this.clientLines = new LineSplitter(this.limits.maxLineLength);
+    this.serverLines = new LineSplitter(this.limits.maxLineLength);
+    this.body = new DataBodyDecoder((chunk) => this.writeBody(chunk));
+
+    if (options.implicitTls === true) {
+      this.info.tls = true;
+      this.info.tlsMode = 'implicit';
+      this.clientMode = 'ignore';
+      this.serverIgnored = true;
+    } else if (!flow.midstream) {
+      this.push('banner', undefined);
+    }
+  }
+
+  onData(direction: Direction, data: Buffer, ts: number): void {
+    if (this.closed) return;
+    this.now = ts;
+    if (direction === 1) {
+      this.serverSeen = true;
+      if (!this.serverIgnored) this.processServer(data, ts);
+    } else if (this.clientMode !== 'ignore') {
+      this.processClient(data, ts);
+    }
+  }
+
+  onGap(direction: Direction, length: number, ts: number): void {
+    if (this.closed) return;
+    this.now = ts;
+    if (direction === 1) {
+      this.serverSeen = true;
+      if (!this.serverIgnored) this.serverGap(length);
+    } else if (this.clientMode !== 'ignore') {
+      this.clientGap(length, ts);
+    }
+  }
+
+  onAnomaly(anomaly: Anomaly): void {
+    if (this.closed) return;
+    this.record(anomaly, undefined);
+  }
+
+  onClose(reason: CloseReason, ts: number): void {
+    if (this.closed) return;
+    this.now = ts;
+
+    // Replaying held bytes may reach another DATA or AUTH, with fewer bytes held each time.
+    while (this.clientMode === 'await') this.decideWithoutReply(ts);
+    if ((this.clientMode === 'body' || this.clientMode === 'chunk') && this.bodyTx !== undefined) {
+      this.bodyTx.record.bodyComplete = false;
+      this.endSink(this.bodyTx, false);
+    }
+    this.closed = true;
+    this.clientMode = 'ignore';
+
+    while (this.pendingHead < this.pending.length) {
+      this.dropPending(this.pending[this.pendingHead++] as Pending, ts);
+    }
+    for (const tx of this.openTxs) tx.closed = true;
+    this.currentTx = undefined;
+    this.emitReady(ts, true);
+
+    if (this.tooManyAnomalies !== undefined) {
+      const dropped = this.anomalyCount - this.limits.maxAnomaliesPerSession;
+      this.tooManyAnomalies.detail = `${dropped} further anomalies not recorded`;
+    }
+    this.info.endTs = ts;
+    this.info.closeReason = reason;
+    this.info.clientOnly = !this.serverSeen;
+    try {
+      this.events.session(this.info);
+    } catch {
+      // The session is over: nothing left to protect, and nothing may escape to the flow table.
+    }
+  }
+
+  // ---- client direction ----
+
+  private processClient(data: Buffer, ts: number): void {
+    let pos = 0;
+    while (pos < data.length) {
+      switch (this.clientMode) {
+        case 'ignore':
+          return;
+
+        case 'await': {
+          const first = data[pos];
+          if (this.awaitReason === 'starttls' && this.heldBytes === 0) {
+            if (first === TLS_HANDSHAKE || first === SSL2_RECORD) {
+              this.startTls(ts);
+              return;
+            }
+            if (!this.serverSeen) {
+              // Client-only capture: the client went on in clear, so the server refused.
+              this.endAwait('command');
+              continue;
+            }
+          }
+          this.hold(data.subarray(pos), ts);
+          return;
+        }
+
+        case 'body': {
+          const end = this.body.feed(data, pos);
+          if (end === -1) return;
+          pos = end;
+          this.endDataBody(ts);
+          break;
+        }
+
+        case 'chunk': {
+          const take = Math.min(this.chunkRemaining, data.length - pos);
+          this.writeBody(data.subarray(pos, pos + take));
+          pos += take;
+          this.chunkRemaining -= take;
+          if (this.chunkRemaining === 0) this.endChunk();
+          break;
+        }
+
+        default: {
+          pos = this.clientLines.next(data, pos);
+          const line = this.clientLines.line;
+          if (line !== undefined) this.clientLine(line, ts);
+        }
+      }
+    }
+  }
+
+  private clientLine(line: Buffer, ts: number): void {
+    const lines = this.clientLines;
+    this.clientLinesSinceAuth++;
+    if (lines.truncated) {
+      this.anomaly('smtp_line_too_long', `client line of ${lines.rawLength} bytes`, 0);
+    }
+    if (this.clientMode === 'sasl') {
+      this.saslLine(line, ts);
+      return;
+    }
+    if (this.clientResync) {
+      if (!looksLikeCommand(line)) return;
+      this.clientResync = false;
+    }
+    if (lines.bareLf && !this.bareLfReported) {
+      this.bareLfReported = true;
+      this.anomaly('smtp_bare_lf', 'command line ended with LF alone', 0);
+    }
+    this.command(line, ts);
+  }
+
+  private command(line: Buffer, ts: number): void {
+    this.info.commands++;
+    this.commandSeen = true;
+    const { verb, argStart, verbLength } = parseCommandLine(line);
+    switch (verb) {
+      case 'HELO':
+      case 'EHLO':
+      case 'LHLO': {
+        const entry = this.push('helo', this.currentTx);
+        entry.heloCommand = verb;
+        entry.heloName = line.toString('utf8', argStart, argStart + MAX_NAME_LENGTH).trim();
+        if (!this.serverSeen) this.applyHelo(entry, undefined);
+        break;
+      }
+      case 'MAIL':
+        this.mailCommand(line.toString('utf8', argStart), ts);
+        break;
+      case 'RCPT':
+        this.rcptCommand(line.toString('utf8', argStart), ts);
+        break;
+      case 'DATA':
+        this.dataCommand(ts);
+        break;
+      case 'BDAT':
+        this.bdatCommand(line.toString('latin1', argStart), ts);
+        break;
+      case 'RSET': {
+        const tx = this.currentTx;
+        this.push('rset', tx);
+        if (tx !== undefined) {
+          tx.clientEnd ??= 'reset';
+          this.closeTx(tx);
+        }
+        break;
+      }
+      case 'STARTTLS':
+        this.awaitReply(this.push('starttls', this.currentTx), 'starttls', ts);
+        break;
+      case 'AUTH':
+        this.authCommand(line, argStart, ts);
+        break;
+      case '':
+        this.anomaly('smtp_unknown_command', this.describeUnknown(line, verbLength), 0, this.currentTx);
+        this.push('other', this.currentTx);
+        break;
+      default:
+        this.push('other', this.currentTx);
+    }
+    if (verb !== 'BDAT') this.discardBdat = false;
+  }
+
+  private mailCommand(arg: string, ts: number): void {
+    const previous = this.currentTx;
+    if (previous !== undefined) {
+      previous.clientEnd ??= 'aborted';
+      this.closeTx(previous);
+    }
+    const tx = this.openTx(ts);
+    const path = parsePathArgument(arg, 'FROM');
+    if (path === undefined) {
+      this.anomaly('smtp_invalid_mail_from', undefined, 0, tx);
+    } else {
+      tx.record.mailFrom = path.address;
+      tx.record.mailParams = path.params;
+    }
+    this.push('mail', tx);
+  }
+
+  private rcptCommand(arg: string, ts: number): void {
+    const tx = this.currentTx ?? this.openImplicitTx('RCPT', ts);
+    const path = parsePathArgument(arg, 'TO');
+    const entry = this.push('rcpt', tx);
+    if (path === undefined) {
+      this.anomaly('smtp_invalid_rcpt_to', undefined, 0, tx);
+    } else if (tx.record.recipients.length >= this.limits.maxRecipients) {
+      tx.extraRecipients++;
+    } else {
+      entry.rcptIndex = tx.record.recipients.push({ address: path.address, params: path.params }) - 1;
+    }
+  }
+
+  private dataCommand(ts: number): void {
+    const tx = this.currentTx ?? this.openImplicitTx('DATA', ts);
+    if (tx.record.bodyKind === 'bdat') this.anomaly('smtp_mixed_data_bdat', undefined, 0, tx);
+    this.awaitReply(this.push('data', tx), 'data', ts);
+  }
+
+  private bdatCommand(arg: string, ts: number): void {
+    const parsed = parseBdatArgument(arg);
+    if (!parsed.ok) {
+      // The server rejects it and reads no chunk: the next bytes are a command (Zeek, Postfix).
+      this.anomaly(parsed.anomaly, parsed.detail, 0, this.currentTx);
+      this.push('bdat_invalid', this.currentTx);
+      return;
+    }
+
+    let tx: TxState | undefined;
+    if (this.currentTx !== undefined || !this.discardBdat) {
+      tx = this.currentTx ?? this.openImplicitTx('BDAT', ts);
+      if (tx.record.bodyKind === 'data') this.anomaly('smtp_mixed_data_bdat', undefined, 0, tx);
+      tx.record.bodyKind ??= 'bdat';
+      tx.record.bdatChunks++;
+      this.openSink(tx);
+    }
+    const entry = this.push('bdat', tx);
+    entry.last = parsed.last;
+    this.bodyTx = tx;
+    this.chunkLast = parsed.last;
+    this.chunkRemaining = parsed.size;
+    if (parsed.size === 0) this.endChunk();
+    else this.clientMode = 'chunk';
+  }
+
+  private endChunk(): void {
+    this.clientMode = 'command';
+    const tx = this.bodyTx;
+    this.bodyTx = undefined;
+    if (tx === undefined || !this.chunkLast) return;
+    tx.record.bodyComplete = !tx.bodyGap;
+    this.endSink(tx, !tx.bodyGap);
+    this.closeTx(tx);
+  }
+
+  private startDataBody(tx: TxState): void {
+    tx.record.bodyKind ??= 'data';
+    this.openSink(tx);
+    this.body.start();
+    this.bodyTx = tx;
+    this.clientMode = 'body';
+  }
+
+  private endDataBody(ts: number): void {
+    const tx = this.bodyTx;
+    this.bodyTx = undefined;
+    this.clientMode = 'command';
+    if (tx === undefined) return;
+    if (this.body.bareLfCount > 0) {
+      this.anomaly('smtp_bare_lf', `${this.body.bareLfCount} body lines ended with LF alone`, 0, tx);
+    }
+    tx.record.bodyComplete = !tx.bodyGap;
+    this.endSink(tx, !tx.bodyGap);
+    this.push('data_end', tx);
+    this.closeTx(tx);
+    this.emitReady(ts);
+  }
+
+  // ---- AUTH ----
+
+  private authCommand(line: Buffer, argStart: number, ts: number): void {
+    let end = line.indexOf(0x20, argStart);
+    if (end === -1) end = line.length;
+    const mechanism = line.toString('latin1', argStart, Math.min(end, argStart + 40)).toUpperCase();
+    this.info.authMechanism = mechanism;
+    delete this.info.authUser;
+    delete this.info.authSuccess;
+    this.sasl = { mechanism, responses: 0, remaining: saslResponseCount(mechanism) };
+    this.clientLinesSinceAuth = 0;
+
+    let irStart = end + 1;
+    while (irStart < line.length && line[irStart] === 0x20) irStart++;
+    if (irStart < line.length) {
+      const response = line.subarray(irStart);
+      // "=" is an empty initial response (RFC 4954 section 4).
+      if (!(response.length === 1 && response[0] === 0x3d)) this.saslResponse(response);
+      else this.sasl.responses++;
+      if (this.sasl.remaining !== undefined) this.sasl.remaining--;
+      this.clientLines.wipeLine();
+    }
+    this.awaitReply(this.push('auth', this.currentTx), 'auth', ts);
+  }
+
+  private saslLine(line: Buffer, ts: number): void {
+    const sasl = this.sasl;
+    if (sasl === undefined) {
+      this.clientMode = 'command';
+      this.command(line, ts);
+      return;
+    }
+    if (line.length === 1 && line[0] === 0x2a) {
+      // "*" cancels the exchange; the server replies 501.
+      this.sasl = undefined;
+      this.awaitReply(this.push('auth', this.currentTx), 'auth', ts);
+      return;
+    }
+    if (!this.serverSeen && sasl.remaining === undefined && !this.isSaslResponse(line)) {
+      this.sasl = undefined;
+      this.clientMode = 'command';
+      this.command(line, ts);
+      return;
+    }
+
+    this.saslResponse(line);
+    this.clientLines.wipeLine();
+    if (sasl.remaining !== undefined) sasl.remaining--;
+    this.awaitReply(this.push('auth', this.currentTx), 'auth', ts);
+  }
+
+  /** Handle one SASL client response: read the user name from the first one, drop the rest. */
+  private saslResponse(response: Buffer): void {
+    const sasl = this.sasl as SaslState;
+    sasl.responses++;
+    if (sasl.responses !== 1 || !firstResponseHasUser(sasl.mechanism)) return;
+    const decoded = decodeBase64(response);
+    if (decoded === undefined) {
+      this.anomaly('smtp_auth_decode_failed', `${sasl.mechanism} response`, 0);
+      return;
+    }
+    const user = extractUser(sasl.mechanism, decoded);
+    // The decoded bytes may hold a password (PLAIN): overwrite them now.
+    decoded.fill(0);
+    if (user !== undefined) this.info.authUser = user.substring(0, MAX_NAME_LENGTH);
+  }
+
+  /** Client-only guess for mechanisms without a known response count. */
+  private isSaslResponse(line: Buffer): boolean {
+    const sasl = this.sasl as SaslState;
+    if (sasl.responses >= MAX_UNKNOWN_SASL_RESPONSES || !isBase64Line(line)) return false;
+    const { verb } = parseCommandLine(line);
+    return verb === '' || line.length > verb.length;
+  }
+
+  /** Set the client mode after an AUTH step when the server's reply is not available. */
+  private continueSaslWithoutReply(): void {
+    const sasl = this.sasl;
+    const more = sasl !== undefined && (sasl.remaining === undefined || sasl.remaining > 0);
+    this.endAwait(more ? 'sasl' : 'command');
+  }
+
+  // ---- waiting for the reply that tells what the next client bytes are ----
+
+  private awaitReply(entry: Pending, reason: AwaitReason, ts: number): void {
+    this.awaitEntry = entry;
+    this.awaitReason = reason;
+    this.awaitTx = entry.tx;
+    this.clientMode = 'await';
+    if (!this.serverSeen && reason !== 'starttls') this.decideWithoutReply(ts);
+  }
+
+  private hold(data: Buffer, ts: number): void {
+    this.held.push({ data: Buffer.from(data), ts });
+    this.heldBytes += data.length;
+    if (this.heldBytes > MAX_HELD_CLIENT_BYTES) {
+      if (this.awaitReason === 'data') {
+        this.anomaly('smtp_body_before_354', `${this.heldBytes} bytes without a reply to DATA`, 0, this.awaitTx);
+      }
+      this.decideWithoutReply(ts);
+    }
+  }
+
+  /** Decide the client mode as in a client-only capture, then read the held bytes in it. */
+  private decideWithoutReply(ts: number): void {
+    if (this.clientMode !== 'await') return;
+    switch (this.awaitReason) {
+      case 'data':
+        if (this.awaitTx !== undefined && !this.awaitTx.emitted) {
+          this.awaitEntry = undefined;
+          this.startDataBody(this.awaitTx);
+          this.replayHeld();
+        } else {
+          this.endAwait('command');
+        }
+        break;
+      case 'auth':
+        this.continueSaslWithoutReply();
+        break;
+      case 'starttls':
+        this.endAwait('command');
+        break;
+    }
+    this.emitReady(ts);
+  }
+
+  private endAwait(mode: ClientMode): void {
+    this.awaitEntry = undefined;
+    this.awaitTx = undefined;
+    this.clientMode = mode;
+    this.replayHeld();
+  }
+
+  private replayHeld(): void {
+    const chunks = this.held;
+    this.held = [];
+    this.heldBytes = 0;
+    for (const chunk of chunks) {
+      this.processClient(chunk.data, chunk.ts);
+      // Held bytes may carry SASL responses: overwrite the copies.
+      chunk.data.fill(0);
+    }
+  }
+
+  // ---- server direction ----
+
+  private processServer(data: Buffer, ts: number): void {
+    let pos = 0;
+    while (pos < data.length && !this.serverIgnored) {
+      pos = this.serverLines.next(data, pos);
+      const line = this.serverLines.line;
+      if (line !== undefined) this.serverLine(line, ts);
+    }
+  }
+
+  private serverLine(line: Buffer, ts: number): void {
+    if (this.serverLines.truncated) {
+      this.anomaly('smtp_line_too_long', `reply line of ${this.serverLines.rawLength} bytes`, 1);
+    }
+    const parsed = parseReplyLine(line);
+    if (parsed === undefined) {
+      if (!this.serverResync) this.anomaly('smtp_invalid_reply', printable(line, 40), 1);
+      return;
+    }
+    this.serverResync = false;
+    const assembled = this.replies.add(line, parsed, ts);
+    if (assembled === undefined) return;
+    if (this.replies.codeMismatch) this.anomaly('smtp_reply_code_mismatch', `first code ${assembled.reply.code}`, 1);
+    if (this.replies.cut) this.anomaly('smtp_reply_too_long', `reply ${assembled.reply.code}`, 1);
+    this.info.replies++;
+    this.reply(assembled, ts);
+  }
+
+  private reply(assembled: AssembledReply, ts: number): void {
+    const reply = assembled.reply;
+    const entry = this.shiftPending();
+    if (entry === undefined) {
+      this.unmatchedReply(reply, ts);
+      return;
+    }
+    const tx = entry.tx !== undefined && !entry.tx.emitted ? entry.tx : undefined;
+    if (tx !== undefined) tx.record.lastReply = reply;
+    const awaited = entry === this.awaitEntry;
+    const code = reply.code;
+
+    switch (entry.kind) {
+      case 'banner':
+        this.info.banner = reply;
+        break;
+      case 'helo':
+        if (code < 300) this.applyHelo(entry, assembled.lines);
+        break;
+      case 'mail':
+        if (tx !== undefined) {
+          tx.record.mailReply = reply;
+          if (code >= 400) this.closeTx(tx);
+        }
+        break;
+      case 'rcpt': {
+        const recipient = tx?.record.recipients[entry.rcptIndex];
+        if (recipient !== undefined) {
+          recipient.reply = reply;
+          recipient.accepted = code < 300;
+        }
+        break;
+      }
+      case 'data':
+        this.dataReply(entry, tx, reply, awaited);
+        break;
+      case 'data_end':
+        if (tx !== undefined) tx.endReply = reply;
+        break;
+      case 'bdat':
+        if (tx !== undefined && (entry.last || code >= 400)) {
+          tx.endReply ??= reply;
+          if (code >= 400) this.rejectBdat(tx);
+        }
+        break;
+      case 'auth':
+        this.authReply(reply, awaited);
+        break;
+      case 'starttls':
+        if (code === 220) this.startTls(ts);
+        else if (awaited) this.endAwait('command');
+        break;
+      default:
+        break;
+    }
+
+    if (entry.tx !== undefined) entry.tx.outstanding--;
+    this.emitReady(ts);
+  }
+
+  private dataReply(entry: Pending, tx: TxState | undefined, reply: SmtpReply, awaited: boolean): void {
+    if (tx !== undefined) tx.record.dataReply = reply;
+    if (reply.code < 400) {
+      if (!awaited) return;
+      this.awaitEntry = undefined;
+      if (tx !== undefined) {
+        this.startDataBody(tx);
+        this.replayHeld();
+      } else {
+        this.endAwait('command');
+      }
+      return;
+    }
+
+    if (tx !== undefined) {
+      tx.endReply = reply;
+      this.closeTx(tx);
+    }
+    if (awaited) {
+      this.endAwait('command');
+    } else if (this.clientMode === 'body' && this.bodyTx === entry.tx) {
+      // The body was guessed before the reply came: the server reads these lines as commands.
+      this.anomaly('smtp_data_rejected_during_body', `reply ${reply.code}`, 1, entry.tx);
+      if (this.bodyTx !== undefined) {
+        this.bodyTx.record.bodyComplete = false;
+        this.endSink(this.bodyTx, false);
+      }
+      this.bodyTx = undefined;
+      this.clientMode = 'command';
+      this.clientResync = true;
+    }
+  }
+
+  private rejectBdat(tx: TxState): void {
+    this.closeTx(tx);
+    this.endSink(tx, false);
+    tx.record.bodyComplete = false;
+    this.discardBdat = true;
+  }
+
+  private authReply(reply: SmtpReply, awaited: boolean): void {
+    const code = reply.code;
+    if (code === 334) {
+      if (awaited) this.endAwait(this.sasl !== undefined ? 'sasl' : 'command');
+      return;
+    }
+    if (code === 235) this.info.authSuccess = true;
+    else if (code >= 400) this.info.authSuccess = false;
+    this.sasl = undefined;
+    if (awaited) this.endAwait('command');
+  }
+
+  private unmatchedReply(reply: SmtpReply, ts: number): void {
+    const tx = this.bodyTx;
+    if (this.clientMode === 'body' && tx !== undefined) {
+      // The server only replies inside a body once it has seen the end of data, or to give up.
+      this.anomaly('smtp_reply_during_body', `reply ${reply.code}`, 1, tx);
+      tx.record.lastReply = reply;
+      tx.endReply = reply;
+      tx.record.bodyComplete = false;
+      this.endSink(tx, false);
+      this.bodyTx = undefined;
+      this.clientMode = 'command';
+      this.clientResync = true;
+      this.closeTx(tx);
+      this.emitReady(ts);
+      return;
+    }
+    if (this.unmatchedExpected || !this.commandSeen) return;
+    this.anomaly('smtp_unmatched_reply', `reply ${reply.code}`, 1);
+  }
+
+  private applyHelo(entry: Pending, replyLines: string[] | undefined): void {
+    this.info.helo = entry.heloName;
+    this.info.heloCommand = entry.heloCommand;
+    if (replyLines !== undefined && entry.heloCommand !== 'HELO') {
+      this.info.extensions = replyLines.slice(1, MAX_EXTENSIONS + 1).map(formatExtension);
+    }
+    // HELO and EHLO reset the transaction in progress (RFC 5321 section 4.1.4).
+    const tx = entry.tx;
+    if (tx !== undefined && !tx.closed) {
+      tx.clientEnd ??= 'reset';
+      this.closeTx(tx);
+    }
+  }
+
+  private startTls(ts: number): void {
+    this.info.tls = true;
+    this.info.tlsMode = 'starttls';
+    this.clientMode = 'ignore';
+    this.serverIgnored = true;
+    for (const chunk of this.held) chunk.data.fill(0);
+    this.held = [];
+    this.heldBytes = 0;
+    this.awaitEntry = undefined;
+    // RFC 3207 section 4.2: both sides discard the state from before TLS.
+    const tx = this.currentTx;
+    if (tx !== undefined) {
+      tx.clientEnd ??= 'reset';
+      this.closeTx(tx);
+    }
+    while (this.pendingHead < this.pending.length) {
+      this.dropPending(this.pending[this.pendingHead++] as Pending, ts);
+    }
+    this.emitReady(ts);
+  }
+
+  // ---- gaps ----
+
+  private clientGap(length: number, ts: number): void {
+    if (this.clientMode === 'await') this.decideWithoutReply(ts);
+    const tx = this.bodyTx;
+    const inBody = (this.clientMode === 'body' || this.clientMode === 'chunk') && tx !== undefined;
+    this.anomaly('smtp_content_gap', `${length} client bytes missing`, 0, inBody ? tx : undefined);
+
+    if (this.clientMode === 'body') {
+      // NOTE: if the "." line itself was lost, the body runs on until a reply shows its end.
+      if (tx !== undefined) tx.bodyGap = true;
+      this.body.resumeAfterGap();
+      return;
+    }
+    if (this.clientMode === 'chunk') {
+      if (tx !== undefined) tx.bodyGap = true;
+      if (length < this.chunkRemaining) {
+        this.chunkRemaining -= length;
+        return;
+      }
+      this.chunkRemaining = 0;
+      this.endChunk();
+    }
+    this.clientLines.reset();
+    this.clientMode = 'command';
+    this.sasl = undefined;
+    this.clientResync = true;
+    this.unmatchedExpected = true;
+  }
+
+  private serverGap(length: number): void {
+    this.anomaly('smtp_content_gap', `${length} server bytes missing`, 1);
+    this.serverLines.reset();
+    this.replies.reset();
+    this.serverResync = true;
+    // NOTE: how many replies the gap held is unknown, so the commands waiting for replies are
+    // dropped rather than paired with the wrong replies. Their replies stay undefined.
+    while (this.pendingHead < this.pending.length) {
+      this.dropPending(this.pending[this.pendingHead++] as Pending, this.now);
+    }
+    this.unmatchedExpected = true;
+    if (this.clientMode === 'await') this.decideWithoutReply(this.now);
+    this.emitReady(this.now);
+  }
+
+  // ---- pending commands ----
+
+  private push(kind: PendingKind, tx: TxState | undefined): Pending {
+    const entry: Pending = { kind, tx, rcptIndex: -1, last: false, heloName: '', heloCommand: 'HELO' };
+    if (kind !== 'banner') this.unmatchedExpected = false;
+    if (this.pending.length - this.pendingHead >= this.limits.maxPendingCommands) {
+      const oldest = this.shiftPending() as Pending;
+      if (this.serverSeen && !this.pendingOverflowReported) {
+        this.pendingOverflowReported = true;
+        this.anomaly('smtp_too_many_pending_commands', `more than ${this.limits.maxPendingCommands}`, 0);
+      }
+      this.dropPending(oldest, this.now);
+    }
+    this.pending.push(entry);
+    if (tx !== undefined) tx.outstanding++;
+    return entry;
+  }
+
+  private shiftPending(): Pending | undefined {
+    if (this.pendingHead >= this.pending.length) return undefined;
+    const entry = this.pending[this.pendingHead++] as Pending;
+    if (this.pendingHead > 1024 && this.pendingHead * 2 > this.pending.length) {
+      this.pending = this.pending.slice(this.pendingHead);
+      this.pendingHead = 0;
+    }
+    return entry;
+  }
+
+  /** Forget a command whose reply will not be seen. */
+  private dropPending(entry: Pending, ts: number): void {
+    if (entry.kind === 'helo' && this.serverSeen) this.applyHelo(entry, undefined);
+    if (entry.tx !== undefined) entry.tx.outstanding--;
+    if (entry === this.awaitEntry) this.decideWithoutReply(ts);
+    this.emitReady(ts);
+  }
+
+  // ---- transactions ----
+
+  private openTx(ts: number): TxState {
+    const tx = createTransaction(this.flow, ++this.depth, ts);
+    const record = tx.record;
+    if (this.info.helo !== undefined) record.helo = this.info.helo;
+    if (this.info.heloCommand !== undefined) record.heloCommand = this.info.heloCommand;
+    if (this.info.authSuccess !== false) {
+      if (this.info.authMechanism !== undefined) record.authMechanism = this.info.authMechanism;
+      if (this.info.authUser !== undefined) record.authUser = this.info.authUser;
+    }
+    this.currentTx = tx;
+    this.openTxs.push(tx);
+    if (this.openTxs.length > MAX_OPEN_TRANSACTIONS) {
+      const oldest = this.openTxs[0] as TxState;
+      oldest.closed = true;
+      oldest.outstanding = 0;
+      this.emitReady(ts);
+    }
+    return tx;
+  }
+
+  private openImplicitTx(verb: string, ts: number): TxState {
+    const tx = this.openTx(ts);
+    this.anomaly('smtp_missing_mail_from', `${verb} without MAIL FROM`, 0, tx);
+    return tx;
+  }
+
+  private closeTx(tx: TxState): void {
+    tx.closed = true;
+    if (this.currentTx === tx) this.currentTx = undefined;
+    this.emitReady(this.now);
+  }
+
+  /** Emit transactions from the oldest on while they are settled; with force, all of them. */
+  private emitReady(ts: number, force = false): void {
+    while (this.openTxs.length > 0) {
+      const tx = this.openTxs[0] as TxState;
+      const ready = tx.closed && (tx.outstanding <= 0 || !this.serverSeen);
+      if (!ready && !force) return;
+      this.openTxs.shift();
+      this.emit(tx, ts);
+    }
+  }
+
+  private emit(tx: TxState, ts: number): void {
+    if (tx === this.bodyTx) {
+      this.bodyTx = undefined;
+      tx.record.bodyComplete = false;
+    }
+    if (tx === this.currentTx) this.currentTx = undefined;
+    this.endSink(tx, false);
+    if (tx.extraRecipients > 0) {
+      this.anomaly('smtp_too_many_recipients', `${tx.extraRecipients} beyond ${this.limits.maxRecipients}`, 0, tx);
+    }
+    settleTransaction(tx, ts);
+    tx.emitted = true;
+    this.info.transactions++;
+    try {
+      this.events.transaction(tx.record);
+    } catch (error) {
+      this.anomaly('smtp_event_error', errorMessage(error), undefined);
+    }
+  }
+
+  // ---- body sink ----
+
+  private openSink(tx: TxState): void {
+    if (tx.bodyStarted) return;
+    tx.bodyStarted = true;
+    try {
+      tx.sink = this.events.openBody(tx.record);
+      tx.sinkOpen = tx.sink !== undefined;
+    } catch (error) {
+      this.anomaly('smtp_body_sink_error', errorMessage(error), undefined, tx);
+    }
+  }
+
+  private writeBody(chunk: Buffer): void {
+    const tx = this.bodyTx;
+    if (tx === undefined || chunk.length === 0) return;
+    tx.record.bodyBytes += chunk.length;
+    if (!tx.sinkOpen) return;
+    try {
+      (tx.sink as NonNullable<TxState['sink']>).write(chunk);
+    } catch (error) {
+      tx.sinkOpen = false;
+      this.anomaly('smtp_body_sink_error', errorMessage(error), undefined, tx);
+    }
+  }
+
+  private endSink(tx: TxState, complete: boolean): void {
+    if (!tx.sinkOpen) return;
+    tx.sinkOpen = false;
+    try {
+      (tx.sink as NonNullable<TxState['sink']>).end(complete);
+    } catch (error) {
+      this.anomaly('smtp_body_sink_error', errorMessage(error), undefined, tx);
+    }
+  }
+
+  // ---- anomalies ----
+
+  private anomaly(name: SmtpAnomalyName, detail: string | undefined, direction: Direction | undefined, tx?: TxState): void {
+    const anomaly: Anomaly = { name, ts: this.now };
+    if (detail !== undefined) anomaly.detail = detail;
+    if (direction !== undefined) anomaly.direction = direction;
+    this.record(anomaly, tx);
+  }
+
+  private record(anomaly: Anomaly, tx: TxState | undefined): void {
+    this.anomalyCount++;
+    if (this.anomalyCount > this.limits.maxAnomaliesPerSession) {
+      if (this.tooManyAnomalies === undefined) {
+        this.tooManyAnomalies = { name: 'smtp_too_many_anomalies', ts: anomaly.ts };
+        this.info.anomalies.push(this.tooManyAnomalies);
+      }
+      return;
+    }
+    if (tx !== undefined && !tx.emitted) tx.record.anomalies.push(anomaly);
+    else this.info.anomalies.push(anomaly);
+  }
+
+  /**
+   * Detail for an unknown command. The verb is shown only when it is a short word and no AUTH
+   * exchange is near, because a SASL response read as a command would expose a credential.
+   */
+  private describeUnknown(line: Buffer, verbLength: number): string {
+    if (line.length === 0) return 'empty line';
+    const verb = line.toString('latin1', 0, verbLength);
+    if (this.clientLinesSinceAuth > 4 && verbLength <= 12 && /^[A-Za-z][A-Za-z0-9-]*$/.test(verb)) {
+      return `verb ${verb}`;
+    }
+    return `${line.length}-byte line`;
+  }
+}
+
+/** "size 10240000" becomes "SIZE 10240000": keyword upper-case, parameters as sent. */
+function formatExtension(line: string): string {
+  const trimmed = line.trim();
+  const space = trimmed.indexOf(' ');
+  if (space === -1) return trimmed.toUpperCase();
+  return trimmed.substring(0, space).toUpperCase() + trimmed.substring(space);
+}
+
+/** Printable ASCII of the start of a line, other bytes as \xNN. */
+function printable(line: Buffer, max: number): string {
+  let text = '';
+  const end = Math.min(line.length, max);
+  for (let i = 0; i < end; i++) {
+    const byte = line[i] as number;
+    text += byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : '\\x' + byte.toString(16).padStart(2, '0');
+  }
+  return line.length > max ? text + '...' : text;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -10,6 +10,12 @@ import { CaptureError, type CaptureStats, type Packet, type ProgressCallback } f
 /** Default size of one read from the input, in bytes. */
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
 
+/**
+ * Input bytes processed between two turns of the event loop. Tiny chunks would otherwise
+ * spend more time in setImmediate than in parsing.
+ */
+const YIELD_INTERVAL_BYTES = 256 * 1024;
+
 /** zlib rejects output chunk sizes below 64 bytes. */
 const MIN_GZIP_CHUNK_SIZE = 64;
 
@@ -168,8 +174,24 @@ async function* prepend(first: Buffer, rest: AsyncGenerator<Buffer>): AsyncGener
 }
 
 /**
+ * Output chunk size of the decompressor. On a zlib error the output of the failing call is
+ * lost, so this bounds how much decompressed data before a corrupt spot goes undelivered.
+ */
+const GZIP_OUTPUT_CHUNK_SIZE = 256 * 1024;
+
+/** Size of the gzip member trailer (CRC-32 and ISIZE). */
+const GZIP_TRAILER_LENGTH = 8;
+
+/** Decompressed chunks queued before the decompressor is paused. */
+const GZIP_MAX_QUEUED_CHUNKS = 4;
+
+/**
  * Decompresses a gzip stream, including several members one after the other. zlib errors
  * become MAILTAP_ERR_GZIP at the offset of the record that was being read.
+ *
+ * Output is collected from 'data' events rather than the stream's async iterator, because
+ * the iterator drops chunks still buffered when the stream fails, and those chunks hold the
+ * packets before the corrupt spot.
  */
 async function* gunzipChunks(
   compressed: AsyncGenerator<Buffer>,
@@ -177,47 +199,94 @@ async function* gunzipChunks(
   file: string,
   pendingOffset: () => number,
 ): AsyncGenerator<Buffer> {
-  const gunzip = createGunzip({ chunkSize: Math.max(chunkSize, MIN_GZIP_CHUNK_SIZE) });
+  const gunzip = createGunzip({
+    chunkSize: Math.max(MIN_GZIP_CHUNK_SIZE, Math.min(chunkSize, GZIP_OUTPUT_CHUNK_SIZE)),
+  });
+  const queue: Buffer[] = [];
+  let ended = false;
+  let zlibError: unknown = null;
   let sourceError: unknown = null;
+  let wake: (() => void) | null = null;
+  const notify = () => {
+    const resolve = wake;
+    wake = null;
+    if (resolve) resolve();
+  };
 
-  // Feed the decompressor by hand so that read errors stay distinguishable from zlib errors.
+  gunzip.on('data', (chunk: Buffer) => {
+    queue.push(chunk);
+    if (queue.length >= GZIP_MAX_QUEUED_CHUNKS) gunzip.pause();
+    notify();
+  });
+  gunzip.on('end', () => {
+    ended = true;
+    notify();
+  });
+  gunzip.on('error', (err) => {
+    if (zlibError === null) zlibError = err;
+    notify();
+  });
+
+  const write = async (chunk: Buffer) => {
+    if (gunzip.destroyed || gunzip.write(chunk)) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        gunzip.off('drain', done);
+        gunzip.off('close', done);
+        resolve();
+      };
+      gunzip.on('drain', done);
+      gunzip.on('close', done);
+    });
+  };
+
+  // Each chunk is written once the next one has arrived. The last one is written in two
+  // parts, so that a bad CRC in the final trailer fails a call of its own and the output of
+  // the call before it is delivered.
   const pump = (async () => {
     try {
+      let previous: Buffer | null = null;
       for await (const chunk of compressed) {
-        if (!gunzip.write(chunk)) {
-          await new Promise<void>((resolve) => {
-            const done = () => {
-              gunzip.off('drain', done);
-              gunzip.off('close', done);
-              resolve();
-            };
-            gunzip.on('drain', done);
-            gunzip.on('close', done);
-          });
-        }
-        if (gunzip.destroyed) return;
+        if (previous) await write(previous);
+        previous = chunk;
       }
-      gunzip.end();
+      if (previous) {
+        const split = Math.max(0, previous.length - GZIP_TRAILER_LENGTH);
+        await write(previous.subarray(0, split));
+        await write(previous.subarray(split));
+      }
+      if (!gunzip.destroyed) gunzip.end();
     } catch (err) {
       sourceError = err;
-      gunzip.destroy(err as Error);
+      notify();
     }
   })();
 
   try {
-    for await (const chunk of gunzip) yield chunk as Buffer;
-  } catch (err) {
-    if (sourceError !== null) throw sourceError;
-    throw new CaptureError(
-      'MAILTAP_ERR_GZIP',
-      file,
-      pendingOffset(),
-      `gzip stream is invalid (${describe(err)})`,
-    );
+    for (;;) {
+      const chunk = queue.shift();
+      if (chunk !== undefined) {
+        if (queue.length === 0 && gunzip.isPaused()) gunzip.resume();
+        yield chunk;
+        continue;
+      }
+      if (sourceError !== null) throw sourceError;
+      if (zlibError !== null) {
+        throw new CaptureError(
+          'MAILTAP_ERR_GZIP',
+          file,
+          pendingOffset(),
+          `gzip stream is invalid (${describe(zlibError)})`,
+        );
+      }
+      if (ended) return;
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
   } finally {
+    // The pump ends by itself once the decompressor is destroyed and the caller destroys
+    // the input; awaiting it here could wait for a stdin that never sends more data.
     gunzip.destroy();
-    await pump;
-    await compressed.return(undefined);
+    void pump;
   }
 }
 
@@ -248,8 +317,9 @@ function chooseParser(
 }
 
 /**
- * Reads a capture from a byte stream, for stdin and for tests. `name` is used in errors and
- * totalBytes in progress reports. See readCapture for the rest of the contract.
+ * Reads a capture from a byte stream, for stdin and for tests, and destroys the stream when
+ * done. `name` is used in errors and totalBytes in progress reports. See readCapture for the
+ * rest of the contract.
  */
 export async function readCaptureStream(
   input: Readable,
@@ -280,11 +350,16 @@ export async function readCaptureStream(
     splitter = new ChunkSplitter(chooseParser(head, name, onPacket, stats), name);
 
     let chunk: Buffer | null = head.length > 0 ? head : null;
+    let bytesSinceYield = 0;
     while (chunk !== null) {
       splitter.feed(chunk);
       stats.inputBytes = splitter.offset;
       if (onProgress) onProgress(raw.bytesRead, totalBytes);
-      await yieldToEventLoop();
+      bytesSinceYield += chunk.length;
+      if (bytesSinceYield >= YIELD_INTERVAL_BYTES) {
+        bytesSinceYield = 0;
+        await yieldToEventLoop();
+      }
 
       const next = await chunks.next();
       chunk = next.done ? null : next.value;
@@ -292,7 +367,8 @@ export async function readCaptureStream(
     splitter.finish();
     return stats;
   } finally {
-    await raw.chunks.return(undefined);
+    input.destroy();
+    raw.chunks.return(undefined).catch(() => {});
   }
 }
 

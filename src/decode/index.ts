@@ -1,12 +1,14 @@
 /**
  * The decode stage: turns captured frames into TCP segments.
  *
- * Every frame increments `frames` and then, at most once each, the counter of its outcome:
- * `tcp` (a segment is returned), `udp`, `otherProtocols` (ARP, ICMP, ESP, "no next header"...),
- * `unsupportedLinkType`, `errors` (malformed), or `fragments` (an IP fragment, held for
- * reassembly). A fragment that completes a datagram also counts as `tcp`, `udp` or another
- * outcome of the reassembled datagram. `snapTruncated` counts frames that the snap length cut
- * inside the IP datagram, on top of their outcome; a cut before the TCP payload gives no segment.
+ * Every frame increments `frames` and one outcome counter: `tcp` (a segment is returned), `udp`,
+ * `otherProtocols` (ARP, ICMP, ESP, "no next header" and the like), `unsupportedLinkType`,
+ * `errors` (malformed), `snapTruncated` (cut before the decoder could tell the outcome) or
+ * `fragments` (an IP fragment). Exceptions:
+ * - A fragment that completes a datagram also counts the outcome of the datagram, and an invalid
+ *   fragment also counts as an error.
+ * - A frame that the snap length cut inside the IP datagram counts `snapTruncated` on top of
+ *   its outcome. When the cut falls inside the TCP header, no segment is returned.
  */
 
 import type { Packet } from '../capture/types.js';

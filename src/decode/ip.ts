@@ -67,7 +67,7 @@ export class NetworkLayer {
     this.fragments = fragments;
   }
 
-  /** Decodes the IPv4 header at `offset`. `snapCut` tells whether the snap length cut the frame. */
+  /** Decodes the IPv4 header at `offset`. `snapCut` is true when the snap length cut the frame. */
   decodeIPv4(data: Buffer, offset: number, snapCut: boolean, now: number): NetworkResult {
     this.truncated = false;
     if (offset + 20 > data.length) return NetworkResult.Truncated;
@@ -234,7 +234,7 @@ export class NetworkLayer {
     this.transportLength = length;
   }
 
-  /** A fragment cut by the snap length cannot be reassembled. */
+  /** Counts a fragment that the snap length cut as dropped, because it cannot be reassembled. */
   private dropTruncatedFragment(): NetworkResult {
     this.stats.fragmentsDropped++;
     return NetworkResult.Fragment;

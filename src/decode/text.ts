@@ -68,9 +68,9 @@ export function formatIPv4(buf: Uint8Array, offset: number): string {
 }
 
 /**
- * Formats the 16-byte IPv6 address at `offset` in the RFC 5952 form: lower-case hexadecimal
- * without leading zeros, the longest run of two or more zero groups replaced by "::" (the first
- * such run when two are equally long), and IPv4-mapped addresses as "::ffff:192.0.2.1".
+ * Formats the 16-byte IPv6 address at `offset` in the RFC 5952 form. Groups are lower-case
+ * hexadecimal without leading zeros. The longest run of two or more zero groups becomes "::",
+ * the first one when two runs are equally long. IPv4-mapped addresses read "::ffff:192.0.2.1".
  */
 export function formatIPv6(buf: Uint8Array, offset: number): string {
   const w0 = readU32(buf, offset);

@@ -68,7 +68,7 @@ test('IPv4 overlapping fragment first wins', () => {
   const forged = Buffer.alloc(24, 0x58);
   const overlap = ethernet(ipv4(forged, { id: 77, fragmentOffset: 40, moreFragments: true }), 0x0800);
   const results = feed(decoder, [a, overlap, b, c]);
-  // a holds 0..48, so the forged fragment adds only 48..64; b then adds only 64..96.
+  // a contains 0..48, so the forged fragment adds only 48..64; b then adds only 64..96.
   const expected = Buffer.from(SEGMENT);
   forged.copy(expected, 48, 8);
   assert.deepEqual(results[3]?.payload, expected.subarray(20));

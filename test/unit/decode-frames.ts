@@ -83,7 +83,7 @@ export function ipv4(payload: Buffer, fields: Ipv4Fields = {}): Buffer {
 export const V6_SRC = hex('20010db8000000000000000000000001'); // 2001:db8::1
 export const V6_DST = hex('20010db8000000000000000000000002'); // 2001:db8::2
 
-/** An IPv6 header; `payload` includes any extension headers. */
+/** Builds an IPv6 packet; `payload` includes any extension headers. */
 export function ipv6(payload: Buffer, nextHeader: number, payloadLength = payload.length): Buffer {
   const header = Buffer.alloc(40);
   header[0] = 0x60;
@@ -95,7 +95,7 @@ export function ipv6(payload: Buffer, nextHeader: number, payloadLength = payloa
   return Buffer.concat([header, payload]);
 }
 
-/** An IPv6 fragment header (RFC 8200 section 4.5). */
+/** Builds an IPv6 fragment header (RFC 8200 section 4.5). */
 export function ipv6Fragment(nextHeader: number, offset: number, more: boolean, id: number): Buffer {
   const header = Buffer.alloc(8);
   header[0] = nextHeader;
@@ -107,7 +107,7 @@ export function ipv6Fragment(nextHeader: number, offset: number, more: boolean, 
 export const MAC_DST = hex('020000000002');
 export const MAC_SRC = hex('020000000001');
 
-/** Ethernet with optional tags, each given as [TPID, TCI]. */
+/** Builds an Ethernet frame with optional tags, each given as [TPID, TCI]. */
 export function ethernet(payload: Buffer, etherType: number, tags: [number, number][] = []): Buffer {
   const parts = [MAC_DST, MAC_SRC];
   for (const [tpid, tci] of tags) {

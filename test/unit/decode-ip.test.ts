@@ -187,7 +187,10 @@ test('IPv6 text matches WHATWG URL serializer', () => {
   for (let i = 0; i < 20000; i++) {
     for (let g = 0; g < 8; g++) {
       const r = random() % 8;
-      buf.writeUInt16BE(r < 5 ? 0 : r === 5 ? 1 : random() & 0xffff, g * 2);
+      let group = random() & 0xffff;
+      if (r < 5) group = 0;
+      else if (r === 5) group = 1;
+      buf.writeUInt16BE(group, g * 2);
     }
     if (buf.readUInt32BE(0) === 0 && buf.readUInt32BE(4) === 0 && buf.readUInt32BE(8) === 0xffff) continue;
     const expected = new URL(`http://[${buf.toString('hex').replace(/(.{4})(?!$)/g, '$1:')}]/`).hostname;

@@ -129,8 +129,10 @@ test('fuzzed frames never throw', () => {
     assert.match(segment.srcIp, ADDRESS);
     assert.match(segment.dstIp, ADDRESS);
     assert.ok(segment.payload.length <= segment.payloadLength);
-    assert.ok(Number.isInteger(segment.seq) && segment.seq >= 0 && segment.seq < 2 ** 32);
-    assert.ok(Number.isInteger(segment.srcPort) && segment.srcPort < 65536);
+    assert.ok(Number.isInteger(segment.seq), `seq ${segment.seq}`);
+    assert.ok(segment.seq >= 0 && segment.seq < 2 ** 32, `seq ${segment.seq}`);
+    assert.ok(Number.isInteger(segment.srcPort), `port ${segment.srcPort}`);
+    assert.ok(segment.srcPort < 65536, `port ${segment.srcPort}`);
     for (const vlan of segment.vlans) assert.ok(Number.isInteger(vlan) && vlan < 4096);
     if (segment.srcMac !== undefined) assert.match(segment.srcMac, /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
   }

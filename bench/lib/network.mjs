@@ -95,7 +95,7 @@ export function createNetwork(rng, hostCount) {
     gatewayMac: GATEWAY_MAC,
     gatewayIp,
 
-    /** Picks a client host and builds the endpoint of a new connection from it to server. */
+    /** Builds the endpoint of a new connection from host to server on the host's next ephemeral port. */
     endpoint(host, server, serverPort, useIpv6) {
       const clientPort = host.nextPort;
       host.nextPort = host.nextPort >= 60999 ? 32768 : host.nextPort + 1;
@@ -111,7 +111,7 @@ export function createNetwork(rng, hostCount) {
       };
     },
 
-    /** Web server address for other traffic; a new one per flow from documentation ranges. */
+    /** Web server for other traffic: a new random public address for every flow. */
     webServer(useIpv6) {
       return {
         mac: GATEWAY_MAC,

@@ -23,7 +23,7 @@ const ATTACHMENT_TYPES = [
 const EHLO_EXTENSIONS = ['PIPELINING', 'SIZE 10240000', 'VRFY', 'ETRN', 'STARTTLS', 'ENHANCEDSTATUSCODES', '8BITMIME', 'DSN', 'SMTPUTF8'];
 const QUEUE_ID_CHARS = '0123456789ABCDEF';
 
-/** Probabilities of the session variants; each is counted in the stats. */
+/** Probabilities of the session and message variants. */
 export const SESSION_MIX = {
   starttls: 0.06,
   pipelined: 0.25,
@@ -79,7 +79,7 @@ function base64Lines(data) {
 
 /**
  * Builds the message for one transaction. Returns the dot-stuffed wire form ending in
- * "\r\n.\r\n", the message as the server stores it, and the values a parser should extract.
+ * "\r\n.\r\n", the size of the message after dot-unstuffing, and the values a parser should extract.
  */
 function buildMessage(rng, pool, stats, sender, recipients, tsMicros) {
   const n = rng.int(1, 99999);
@@ -171,27 +171,27 @@ export function buildSmtpSession(rng, pool, network, stats, sessionIndex, startM
   if (endpoint.vlan) stats.vlanSessions++;
   if (useIpv6) stats.ipv6Sessions++;
 
-  const client = (text) => conv.send(0, Buffer.from(text, 'utf8'));
-  const server_ = (text) => conv.send(1, Buffer.from(text, 'utf8'));
+  const sendClient = (text) => conv.send(0, Buffer.from(text, 'utf8'));
+  const sendServer = (text) => conv.send(1, Buffer.from(text, 'utf8'));
   // Server times in microseconds: greeting delay, recipient lookups and queueing take longest.
   const serverTurn = (min = 50, max = 5000) => conv.waitForServer(rng.int(min, max));
   const clientTurn = () => conv.waitForClient(rng.int(50, 3000));
 
   conv.handshake();
   conv.waitForServer(rng.int(1000, 500000));
-  server_(`220 ${server.name} ESMTP Postfix\r\n`);
+  sendServer(`220 ${server.name} ESMTP Postfix\r\n`);
   clientTurn();
-  client(`EHLO ${clientName}\r\n`);
+  sendClient(`EHLO ${clientName}\r\n`);
   serverTurn();
   const ehloLines = [server.name, ...EHLO_EXTENSIONS];
-  server_(ehloLines.map((line, i) => `250${i === ehloLines.length - 1 ? ' ' : '-'}${line}\r\n`).join(''));
+  sendServer(ehloLines.map((line, i) => `250${i === ehloLines.length - 1 ? ' ' : '-'}${line}\r\n`).join(''));
 
   if (starttls) {
     stats.starttlsSessions++;
     clientTurn();
-    client('STARTTLS\r\n');
+    sendClient('STARTTLS\r\n');
     serverTurn();
-    server_('220 2.0.0 Ready to start TLS\r\n');
+    sendServer('220 2.0.0 Ready to start TLS\r\n');
     clientTurn();
     // Random bytes behind TLS record headers: the parser must stop at STARTTLS and skip them.
     conv.send(0, Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00]), pool.bytes(512)]));
@@ -231,25 +231,25 @@ export function buildSmtpSession(rng, pool, network, stats, sessionIndex, startM
     clientTurn();
     if (pipelined) {
       // RFC 2920: MAIL, RCPT and DATA go in one group; the replies come back in one group.
-      client(mailCommand + rcptCommands.join('') + 'DATA\r\n');
+      sendClient(mailCommand + rcptCommands.join('') + 'DATA\r\n');
       serverTurn(1000, 80000);
       const dataReply = anyAccepted ? '354 End data with <CR><LF>.<CR><LF>\r\n' : '554 5.5.1 Error: no valid recipients\r\n';
-      server_('250 2.1.0 Ok\r\n' + rcptReplies.join('') + dataReply);
+      sendServer('250 2.1.0 Ok\r\n' + rcptReplies.join('') + dataReply);
     } else {
-      client(mailCommand);
+      sendClient(mailCommand);
       serverTurn();
-      server_('250 2.1.0 Ok\r\n');
+      sendServer('250 2.1.0 Ok\r\n');
       for (let i = 0; i < recipients.length; i++) {
         clientTurn();
-        client(rcptCommands[i]);
+        sendClient(rcptCommands[i]);
         serverTurn(1000, 80000);
-        server_(rcptReplies[i]);
+        sendServer(rcptReplies[i]);
       }
       if (anyAccepted) {
         clientTurn();
-        client('DATA\r\n');
+        sendClient('DATA\r\n');
         serverTurn();
-        server_('354 End data with <CR><LF>.<CR><LF>\r\n');
+        sendServer('354 End data with <CR><LF>.<CR><LF>\r\n');
       }
     }
 
@@ -257,7 +257,7 @@ export function buildSmtpSession(rng, pool, network, stats, sessionIndex, startM
       clientTurn();
       bodySegments = conv.send(0, message.wire);
       serverTurn(20000, 800000);
-      server_(`250 2.0.0 Ok: queued as ${id}\r\n`);
+      sendServer(`250 2.0.0 Ok: queued as ${id}\r\n`);
       stats.transactionsCompleted++;
     } else {
       stats.transactionsRejected++;
@@ -284,9 +284,9 @@ export function buildSmtpSession(rng, pool, network, stats, sessionIndex, startM
   }
 
   clientTurn();
-  client('QUIT\r\n');
+  sendClient('QUIT\r\n');
   serverTurn();
-  server_('221 2.0.0 Bye\r\n');
+  sendServer('221 2.0.0 Bye\r\n');
   conv.closeFromServer();
 
   if (bodySegments.length >= 2 && rng.chance(SESSION_MIX.outOfOrder)) {

@@ -74,7 +74,7 @@ export class TcpConversation {
     this.t += thinkMicros;
   }
 
-  /** The server closes first (as after QUIT): FIN, FIN from the client, last ACK. */
+  /** Closes from the server side, as after QUIT: server FIN, client FIN, last ACK. */
   closeFromServer() {
     this.t += this.rng.int(10, 200);
     this.push(this.t, 1, TCP_FIN | TCP_ACK, EMPTY);
@@ -84,7 +84,7 @@ export class TcpConversation {
     this.push(this.t, 1, TCP_ACK, EMPTY);
   }
 
-  /** The client closes first (as an HTTP client does). */
+  /** Closes from the client side, as an HTTP client does. */
   closeFromClient() {
     this.t += this.rng.int(10, 2000);
     this.push(this.t, 0, TCP_FIN | TCP_ACK, EMPTY);

@@ -202,7 +202,8 @@ auxprop_plugin: sasldb
 mech_list: PLAIN LOGIN
 sasldb_path: $work/relay/sasl/sasldb2
 EOF
-# Lab-only passwords: the captures contain them base64-encoded in AUTH PLAIN.
+# Lab-only passwords. printer.pcap contains scanner's base64-encoded in AUTH
+# PLAIN, and alice's is sent only inside TLS.
 echo -n 'alice-lab-secret' | saslpasswd2 -p -c -f "$work/relay/sasl/sasldb2" -u corp.example alice
 echo -n 'scan-lab-secret' | saslpasswd2 -p -c -f "$work/relay/sasl/sasldb2" -u corp.example scanner
 chown postfix "$work/relay/sasl/sasldb2"

@@ -88,7 +88,7 @@ def build_messages() -> dict[str, tuple[EmailMessage, dict[str, bytes]]]:
     msg.set_content("Hallo Carol,\n\nanbei die Grüße aus dem Büro. Das Angebot folgt.\n\nAlice\n", charset="utf-8", cte="quoted-printable")
     messages["office-1-utf8-subject"] = (msg, {})
 
-    # Two recipients; the relay rejects nobody@corp.example with 550.
+    # Two recipients, and the relay rejects nobody@corp.example with 550.
     msg = base_message(
         "alice@corp.example",
         ["bob@corp.example", "nobody@corp.example"],
@@ -99,7 +99,7 @@ def build_messages() -> dict[str, tuple[EmailMessage, dict[str, bytes]]]:
     msg.set_content("Hi all,\n\nlunch is at 12:30 on Friday.\n\nAlice\n", cte="7bit")
     messages["office-2-two-recipients"] = (msg, {})
 
-    # Sent over STARTTLS with AUTH; the relay forwards it in clear text.
+    # Sent over STARTTLS with AUTH. The relay forwards it to the MX in clear text.
     csv = b"quarter,revenue,costs\r\nQ1,1200,800\r\nQ2,1350,820\r\nQ3,1500,900\r\n"
     msg = base_message(
         "alice@corp.example",
@@ -110,8 +110,8 @@ def build_messages() -> dict[str, tuple[EmailMessage, dict[str, bytes]]]:
     )
     msg.set_content("Dave,\n\nthe figures are attached.\n\nAlice\n", cte="7bit")
     msg.add_attachment(csv, maintype="text", subtype="csv", filename="q3-figures.csv")
-    # A fixed boundary keeps the bytes the same on every run; the library
-    # would pick a random one.
+    # A fixed boundary keeps the bytes the same on every run, where the
+    # library would pick a random one.
     msg.set_boundary("=_mailtap_office3")
     messages["office-3-starttls-auth"] = (msg, {"q3-figures.csv": csv})
 

@@ -1,10 +1,10 @@
 import type { MailAddress } from './types.js';
 import { decodeEncodedWords } from './encoded-words.js';
 
-// NOTE: no address-list library is installed (nodemailer's addressparser would be the usual
-// choice), so this is a small parser for the RFC 5322 section 3.4 forms seen in real mail:
-// name-addr, addr-spec, groups, quoted strings, comments, and the common "Name addr@x"
-// without angle brackets. It never throws and returns what it could read.
+// NOTE: no address-list library is installed; nodemailer's addressparser would be the usual
+// choice. This small parser covers the RFC 5322 section 3.4 forms: name-addr, addr-spec,
+// groups, quoted strings and comments, plus the malformed "Name addr@x" without angle
+// brackets. It does not throw and returns what it could read.
 
 type TokenKind = 'text' | 'quoted' | 'comment' | 'angle';
 

@@ -24,8 +24,8 @@ const HIGH_BYTE = /[\x80-\xff]/;
 
 /**
  * Converts header text read one char per byte into Unicode. Raw 8-bit bytes are read as UTF-8
- * (RFC 6532) when they form valid UTF-8, else as windows-1252, which is what mail clients show
- * for 8-bit headers without a declared charset. Pure ASCII is returned unchanged.
+ * (RFC 6532) when they form valid UTF-8, else as windows-1252, the superset of latin1 that
+ * Arkime also assumes. Pure ASCII is returned unchanged.
  */
 export function decodeRawHeaderText(latin1: string): string {
   if (!HIGH_BYTE.test(latin1)) {
@@ -59,8 +59,8 @@ export function decodeHeaderValue(line: string): string {
 
 /**
  * Extracts the message-level fields from the root header block. Single-instance fields take
- * their first occurrence; To and Cc join repeated fields with ", " because some senders split
- * long recipient lists over several fields.
+ * their first occurrence. Repeated From, To and Cc fields are joined with ", " so that no
+ * address is lost when a sender repeats a field.
  */
 export function readMessageHeaders(lines: readonly RawHeaderLine[]): MessageHeaders {
   const first = new Map<string, string>();

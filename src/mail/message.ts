@@ -1,6 +1,6 @@
 import mailsplit from '@zone-eu/mailsplit';
 import type { BodySink } from '../smtp/types.js';
-import type { MailAddress, MailLimits, MessageInfo, MimePart } from './types.js';
+import type { MailLimits, MessageInfo, MimePart } from './types.js';
 import { readMessageHeaders, type MessageHeaders } from './headers.js';
 import { describePart } from './part-headers.js';
 import { isKnownTransferEncoding, LeafBody } from './part-body.js';
@@ -22,8 +22,8 @@ const CRLF_BYTES = Buffer.from('\r\n');
 const LF_BYTES = Buffer.from('\n');
 const CR_BYTES = Buffer.from('\r');
 
-// Transport padding a delimiter line may carry before its line ending (RFC 2046 section 5.1.1);
-// capped at the RFC 5322 line length so that a pending delimiter candidate stays small.
+// Maximum transport padding after a delimiter (RFC 2046 section 5.1.1). It is capped at the
+// RFC 5322 line length so that a pending delimiter candidate stays small.
 const MAX_DELIMITER_PADDING = 998;
 
 const enum Mode {
@@ -50,7 +50,7 @@ interface OpenMultipart {
   children: number;
 }
 
-/** Where the header block being read belongs in the tree. */
+/** Tree position of the part whose header block is being read. */
 interface PendingNode {
   path: string;
   depth: number;
@@ -61,16 +61,17 @@ type BoundaryMatch = { index: number; close: boolean };
 
 /**
  * Streams one message body and extracts its headers and MIME tree (a BodySink of the SMTP
- * stage). The body is split into lines synchronously in write(), so memory stays bounded by the
- * limits whatever the producer does: one header block of at most maxHeaderBytes, a delimiter
- * candidate line of at most a boundary plus 1006 bytes, and the state of the open parts. Each
+ * stage). The body is split into lines synchronously in write(), so memory stays bounded
+ * whatever the producer does. The parser keeps one header block of at most maxHeaderBytes, a
+ * delimiter candidate line of at most the longest boundary plus 1006 bytes, and the state of
+ * the open parts. Each
  * header block is parsed with mailsplit's MimeNode and libmime; leaf bodies are decoded with
  * libbase64 or libqp and hashed. Delimiter lines are matched here rather than by mailsplit's
  * Splitter, which queues input and parses it later, so a producer that never yields would make
  * it hold the whole message.
  *
- * message/rfc822 parts are reported as leaves (size and SHA-256 of the enclosed message as
- * sent); the parts inside them are not listed.
+ * NOTE: message/rfc822 parts are reported as leaves (size and SHA-256 of the enclosed message
+ * as sent). Attachments inside a forwarded message are not listed.
  */
 export class MessageParser implements BodySink {
   readonly result: Promise<MessageInfo>;
@@ -348,7 +349,13 @@ export class MessageParser implements BodySink {
     if (this.leaf === undefined || pending === PendingEol.None) {
       return;
     }
-    this.leaf.write(pending === PendingEol.CrLf ? CRLF_BYTES : pending === PendingEol.Lf ? LF_BYTES : CR_BYTES);
+    if (pending === PendingEol.CrLf) {
+      this.leaf.write(CRLF_BYTES);
+    } else if (pending === PendingEol.Lf) {
+      this.leaf.write(LF_BYTES);
+    } else {
+      this.leaf.write(CR_BYTES);
+    }
   }
 
   private finishLeaf(): void {
@@ -547,10 +554,9 @@ export class MessageParser implements BodySink {
       return;
     }
     const found = this.messageHeaders;
-    const none: MailAddress[] = [];
     this.resolveResult({
       headers: found?.headers ?? { received: 0 },
-      from: found?.from ?? none,
+      from: found?.from ?? [],
       to: found?.to ?? [],
       cc: found?.cc ?? [],
       size: this.size,
@@ -566,9 +572,9 @@ function isBlankLine(line: Buffer): boolean {
 }
 
 /**
- * Tells whether a line can belong to a header block: a continuation (leading SP or HTAB, not on
- * the first line) or a field name of printable ASCII followed by ":" (RFC 5322 section 2.2),
- * with the obsolete whitespace before the colon allowed (section 4.5).
+ * Tells whether a line can belong to a header block. It can if it is a continuation (leading SP
+ * or HTAB, not on the first line) or a field name of printable ASCII followed by ":" (RFC 5322
+ * section 2.2). Whitespace before the colon is obsolete syntax (section 4.5) and allowed.
  */
 function isHeaderLine(line: Buffer, first: boolean): boolean {
   const c0 = line[0];

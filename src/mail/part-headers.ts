@@ -6,9 +6,9 @@ import type { MimePart } from './types.js';
 type MimeNode = InstanceType<typeof mailsplit.MimeNode>;
 
 /**
- * Longest file name kept, in UTF-16 code units; longer names are cut. Suricata cuts at 255,
- * but real names can be longer (RFC 2231 continuations have no limit), and a cut name no longer
- * matches the name a recipient sees.
+ * Maximum file name length kept, in UTF-16 code units. Longer names are cut. Suricata cuts at
+ * 255, but RFC 2231 continuations put no limit on a name, and a name cut short no longer
+ * matches the one the recipient sees.
  */
 export const MAX_FILENAME_LENGTH = 1024;
 

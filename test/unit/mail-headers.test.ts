@@ -139,8 +139,8 @@ test('Arkime encoded subjects decode as Arkime expects', () => {
 
 test('adjacent encoded words across folds follow RFC 2047', () => {
   // Arkime keeps the folding whitespace between these encoded words and expects
-  // "xxéxxxxxxx  xx"; RFC 2047 section 6.2 says whitespace between adjacent encoded words
-  // is not displayed, which is what libmime and Python's email package do.
+  // "xxéxxxxxxx  xx". Per RFC 2047 section 6.2, whitespace between adjacent encoded words
+  // is not displayed, and libmime drops it.
   const raw = subjectFromCapture('smtp-subject-multi-nospace.pcap');
   assert.equal(
     decodeHeaderValue(raw),

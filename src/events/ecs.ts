@@ -105,7 +105,7 @@ function emailFields(tx: SmtpTransaction, message: MessageInfo | undefined): Rec
         if (part.filename !== undefined) file.name = part.filename;
         const dot = part.filename?.lastIndexOf('.') ?? -1;
         if (part.filename && dot > 0) file.extension = part.filename.slice(dot + 1).toLowerCase();
-        if (part.sha256) file.hash = { sha256: part.sha256 };
+        if (part.sha256) file.hash = { sha256: part.sha256, sha1: part.sha1, md5: part.md5 };
         return { file };
       });
     }

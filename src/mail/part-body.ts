@@ -13,12 +13,16 @@ export function isKnownTransferEncoding(encoding: string): boolean {
 }
 
 /**
- * Transfer-decodes the body of one leaf part and streams it into SHA-256, storing the decoded
- * size and hash on the part. base64 and quoted-printable go through the libbase64 and libqp
- * Decoder streams; any other encoding is hashed as it is.
+ * Transfer-decodes the body of one leaf part and streams it into SHA-256, SHA-1 and MD5,
+ * storing the decoded size and hashes on the part. base64 and quoted-printable go through the
+ * libbase64 and libqp Decoder streams, and any other encoding is hashed as it is.
  */
 export class LeafBody {
+  // MD5 and SHA-1 beside SHA-256 because Zeek's files.log, Suricata's fileinfo and most threat
+  // intelligence feeds still key files by them.
   private readonly hash: Hash = createHash('sha256');
+  private readonly md5: Hash = createHash('md5');
+  private readonly sha1: Hash = createHash('sha1');
   private readonly decoder: Transform | undefined;
   private size = 0;
   private finished = false;
@@ -68,6 +72,8 @@ export class LeafBody {
   private update(decoded: Buffer): void {
     this.size += decoded.length;
     this.hash.update(decoded);
+    this.md5.update(decoded);
+    this.sha1.update(decoded);
   }
 
   private finish(error?: Error): void {
@@ -77,6 +83,8 @@ export class LeafBody {
     this.finished = true;
     this.part.size = this.size;
     this.part.sha256 = this.hash.digest('hex');
+    this.part.md5 = this.md5.digest('hex');
+    this.part.sha1 = this.sha1.digest('hex');
     this.onDone(error);
   }
 }

@@ -19,6 +19,9 @@ export interface MimePart {
   size: number;
   /** SHA-256 of the decoded content, hex; absent for multipart nodes. */
   sha256?: string;
+  /** SHA-1 and MD5 of the decoded content, hex, for matching Zeek and Suricata file logs. */
+  sha1?: string;
+  md5?: string;
   /** True when the part is an attachment: a filename or disposition "attachment". */
   isAttachment: boolean;
 }

@@ -828,6 +828,8 @@ export class SmtpSession implements StreamHandler {
     this.clientMode = 'command';
     this.sasl = undefined;
     this.clientResync = true;
+    // NOTE: replies to commands lost in the gap are only recognised until the next command
+    // is read; a reply arriving later is paired with that command.
     this.unmatchedExpected = true;
   }
 

@@ -8,13 +8,13 @@ usage() {
 Usage: ./install.sh [--no-apt] [--bin-dir DIR]
 
 Installs the Debian packages mailtap and its tests need, runs `npm ci` and
-`npm run build`, and links DIR/mailtap to dist/cli/main.js.
+`npm run build`, and installs DIR/mailtap, which runs dist/cli/main.js.
 
   --no-apt        skip the Debian packages (only check Node.js, build and link)
-  --bin-dir DIR   where to put the mailtap link (default: /usr/local/bin)
+  --bin-dir DIR   where to install the mailtap command (default: /usr/local/bin)
   -h, --help      show this help
 
-Runs as root, or as a user with sudo for apt-get and the link.
+Runs as root, or as a user with sudo for apt-get and the command.
 EOF
 }
 
@@ -129,15 +129,18 @@ npm ci --no-audit --no-fund
 step "npm run build"
 npm run build
 
-step "linking $bin_dir/mailtap"
+step "installing $bin_dir/mailtap"
 main="$repo/dist/cli/main.js"
-if [[ -f "$main" ]]; then
-  chmod +x "$main"
-else
-  echo "warning: $main does not exist yet, so the link dangles until it is built" >&2
-fi
+[[ -f "$main" ]] || echo "warning: $main does not exist yet, so mailtap fails until it is built" >&2
+# A wrapper rather than a symlink: tsc writes main.js without the execute
+# bit, and a later clean build would drop a chmod made here.
+wrapper="$(mktemp)"
+printf '#!/bin/sh\nexec node %q "$@"\n' "$main" >"$wrapper"
+chmod 755 "$wrapper"
 "${as_root[@]}" mkdir -p "$bin_dir"
-"${as_root[@]}" ln -sfn "$main" "$bin_dir/mailtap"
-echo "$bin_dir/mailtap -> $main"
+"${as_root[@]}" rm -f "$bin_dir/mailtap"
+"${as_root[@]}" cp "$wrapper" "$bin_dir/mailtap"
+rm -f "$wrapper"
+echo "$bin_dir/mailtap runs node $main"
 
 step "done"

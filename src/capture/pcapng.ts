@@ -27,20 +27,73 @@ export function isPcapngMagic(buf: Buffer): boolean {
   return buf.length >= 4 && buf.readUInt32LE(0) === BLOCK_SECTION_HEADER;
 }
 
+/** How convertTimestamp splits a timestamp of an interface. */
+const enum TimestampPath {
+  /** 10^-n with n <= 9, in doubles. */
+  Decimal,
+  /** 2^-n with n <= 32, in doubles. */
+  Binary,
+  /** Any other resolution, in BigInt. */
+  BigInt,
+}
+
 /**
  * One interface of the current section. Timestamps count units of 10^-exponent seconds
  * (decimal) or 2^-exponent seconds (binary), the if_tsresol option; the default is 10^-6.
+ * The remaining fields are constants of that resolution, computed once per interface.
  */
 interface InterfaceInfo {
   linkType: number;
   snapLength: number;
-  decimal: boolean;
-  exponent: number;
   /** if_tsoffset: seconds added to every timestamp of the interface. */
   offsetSeconds: number;
-  /** Units per second as a BigInt, for resolutions that the exact double paths do not cover. */
+  path: TimestampPath;
+  /** The double paths apply while the timestamp's high word is below this. */
+  highLimit: number;
+  /** 2^(32-n): the value of one unit of the high word after dividing by 2^n. */
+  highScale: number;
+  /** 2^n. */
+  twoN: number;
+  /** 5^n, for the decimal path. */
+  fiveN: number;
+  /** Nanoseconds per unit (decimal path), or 5^9 * 2^(9-n) (binary path). */
+  nanoScale: number;
+  /** Units per second, for the BigInt path. */
   unitsPerSecond: bigint;
 }
+
+function makeInterface(linkType: number, snapLength: number, resolution: number, offsetSeconds: number): InterfaceInfo {
+  const decimal = (resolution & 0x80) === 0;
+  const n = resolution & 0x7f;
+  const info: InterfaceInfo = {
+    linkType,
+    snapLength,
+    offsetSeconds,
+    path: TimestampPath.BigInt,
+    highLimit: 0,
+    highScale: 2 ** (32 - n),
+    twoN: 2 ** n,
+    fiveN: 5 ** n,
+    nanoScale: 0,
+    unitsPerSecond: (decimal ? 10n : 2n) ** BigInt(n),
+  };
+  // Below highLimit the quotient by 2^n stays under 2^53, so every double step is exact.
+  if (decimal && n <= 9) {
+    info.path = TimestampPath.Decimal;
+    info.highLimit = 2 ** (21 + n);
+    info.nanoScale = 10 ** (9 - n);
+  } else if (!decimal && n <= 32) {
+    info.path = TimestampPath.Binary;
+    info.highLimit = 2 ** (21 + n);
+    // 10^9 = 5^9 * 2^9 and fraction * 5^9 < 2^53, so the product and the power-of-two
+    // scaling are exact and floor truncates like integer division.
+    info.nanoScale = 1953125 * 2 ** (9 - n);
+  }
+  return info;
+}
+
+/** if_tsresol value for the default resolution, 10^-6 seconds. */
+const DEFAULT_TSRESOL = 6;
 
 /**
  * Parser for pcapng: several sections in either byte order, interface description blocks
@@ -167,14 +220,8 @@ export class PcapngParser implements RecordParser {
     if (length < 20) {
       throw this.error('MAILTAP_ERR_CORRUPT', base + pos, `interface description block too short (${length} bytes)`);
     }
-    const info: InterfaceInfo = {
-      linkType: this.u16(buf, pos + 8),
-      snapLength: this.u32(buf, pos + 12),
-      decimal: true,
-      exponent: 6,
-      offsetSeconds: 0,
-      unitsPerSecond: 1_000_000n,
-    };
+    let resolution = DEFAULT_TSRESOL;
+    let offsetSeconds = 0;
 
     // Options: code (2), length (2), value padded to a multiple of 4.
     const optionsEnd = pos + length - 4;
@@ -188,19 +235,18 @@ export class PcapngParser implements RecordParser {
         throw this.error('MAILTAP_ERR_CORRUPT', base + pos, `interface option ${code} runs past its block`);
       }
       if (code === OPTION_IF_TSRESOL && valueLength >= 1) {
-        const resolution = buf[valueStart];
-        info.decimal = (resolution & 0x80) === 0;
-        info.exponent = resolution & 0x7f;
-        info.unitsPerSecond = (info.decimal ? 10n : 2n) ** BigInt(info.exponent);
+        resolution = buf[valueStart];
       } else if (code === OPTION_IF_TSOFFSET && valueLength >= 8) {
         const offset = this.littleEndian
           ? buf.readBigInt64LE(valueStart)
           : buf.readBigInt64BE(valueStart);
-        info.offsetSeconds = Number(offset);
+        offsetSeconds = Number(offset);
       }
       at = valueStart + ((valueLength + 3) & ~3);
     }
-    this.interfaces.push(info);
+    this.interfaces.push(
+      makeInterface(this.u16(buf, pos + 8), this.u32(buf, pos + 12), resolution, offsetSeconds),
+    );
   }
 
   private interfaceAt(id: number, offset: number): InterfaceInfo {
@@ -275,39 +321,31 @@ export class PcapngParser implements RecordParser {
     });
   }
 
-  /**
-   * Splits the 64-bit timestamp high:low into tsSeconds and tsNanos exactly. Resolutions
-   * 10^-0..10^-9 and 2^-0..2^-32 use doubles whose intermediate values stay below 2^53;
-   * other resolutions and timestamps too large for that use BigInt.
-   */
+  /** Splits the 64-bit timestamp high:low into tsSeconds and tsNanos exactly. */
   private convertTimestamp(info: InterfaceInfo, high: number, low: number): void {
-    const n = info.exponent;
-    if (info.decimal && n <= 9 && high < 2 ** (21 + n)) {
-      // ts = T * 2^n + lowBits, and T = q * 5^n + r, so ts = q * 10^n + (r * 2^n + lowBits).
-      const twoN = 2 ** n;
-      const fiveN = 5 ** n;
-      const t = high * 2 ** (32 - n) + Math.floor(low / twoN);
-      const lowBits = low % twoN;
-      let q = Math.floor(t / fiveN);
-      let r = t - q * fiveN;
-      if (r < 0) {
-        q--;
-        r += fiveN;
-      } else if (r >= fiveN) {
-        q++;
-        r -= fiveN;
-      }
-      this.tsSeconds = q + info.offsetSeconds;
-      this.tsNanos = (r * twoN + lowBits) * 10 ** (9 - n);
-      return;
-    }
-    if (!info.decimal && n <= 32 && high < 2 ** (21 + n)) {
-      const twoN = 2 ** n;
+    if (high < info.highLimit) {
+      const twoN = info.twoN;
       const fraction = low % twoN;
-      this.tsSeconds = high * 2 ** (32 - n) + Math.floor(low / twoN) + info.offsetSeconds;
-      // 10^9 = 5^9 * 2^9 and fraction * 5^9 < 2^53, so the product and the power-of-two
-      // scaling are exact and floor truncates like integer division.
-      this.tsNanos = Math.floor(fraction * 1953125 * 2 ** (9 - n));
+      // t = floor(ts / 2^n), below 2^53 thanks to highLimit.
+      const t = high * info.highScale + (low - fraction) / twoN;
+      if (info.path === TimestampPath.Decimal) {
+        // ts = t * 2^n + fraction and t = q * 5^n + r, so ts = q * 10^n + (r * 2^n + fraction).
+        const fiveN = info.fiveN;
+        let q = Math.floor(t / fiveN);
+        let r = t - q * fiveN;
+        if (r < 0) {
+          q--;
+          r += fiveN;
+        } else if (r >= fiveN) {
+          q++;
+          r -= fiveN;
+        }
+        this.tsSeconds = q + info.offsetSeconds;
+        this.tsNanos = (r * twoN + fraction) * info.nanoScale;
+      } else {
+        this.tsSeconds = t + info.offsetSeconds;
+        this.tsNanos = Math.floor(fraction * info.nanoScale);
+      }
       return;
     }
     const units = info.unitsPerSecond;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -294,4 +294,28 @@ test('unsupported major version', async () => {
   const err = await readError(writeCapture('v3.pcap', pcapFile({ major: 3 }, [])));
   assert.equal(err.code, 'MAILTAP_ERR_FORMAT');
   assert.match(err.message, /version 3\.4/);
+});
+
+test('derived Linux SLL capture matches the original', async () => {
+  const expected = JSON.parse(readFileSync(join(CAPTURES, 'derived/expected.json'), 'utf8')) as {
+    file: string;
+    packets: string;
+  }[];
+  const entry = expected.find((e) => e.file === 'suricata-firewall-122-smtp-simple-session.sll.pcap');
+  assert.ok(entry);
+
+  const packets = await collect(join(CAPTURES, 'derived', entry.file));
+  const original = await collect(join(CAPTURES, 'suricata/firewall-122-smtp-simple-session.pcap'));
+  assert.equal(packets.length, Number(entry.packets));
+  assert.equal(original.length, packets.length);
+
+  // The SLL header is 16 bytes where Ethernet's is 14; the IP packet behind it is unchanged.
+  for (let i = 0; i < packets.length; i++) {
+    assert.equal(packets[i].linkType, 113, `packet ${i}: linkType`);
+    assert.equal(original[i].linkType, 1, `packet ${i}: original linkType`);
+    assert.deepEqual(packets[i].data.subarray(16), original[i].data.subarray(14), `packet ${i}: IP bytes`);
+    assert.equal(packets[i].originalLength - 16, original[i].originalLength - 14, `packet ${i}: originalLength`);
+    assert.equal(packets[i].seconds, original[i].seconds, `packet ${i}: seconds`);
+    assert.equal(packets[i].nanos, original[i].nanos, `packet ${i}: nanos`);
+  }
 });

@@ -137,6 +137,25 @@ function headerFields(message: MessageInfo): Record<string, unknown> {
   return out;
 }
 
+/** Leaf parts listed in an event; a message with more says so with part_count. */
+export const MAX_PARTS_IN_EVENT = 64;
+
+/** The MIME tree's leaves, with hashes of text parts too, as Zeek's files.log lists them. */
+function mimeFields(message: MessageInfo): Record<string, unknown> {
+  const leaves = message.parts.filter((part) => !part.contentType.startsWith('multipart/'));
+  return {
+    part_count: message.parts.length,
+    parts: leaves.slice(0, MAX_PARTS_IN_EVENT).map((part) => ({
+      path: part.path,
+      content_type: part.contentType,
+      size: part.size,
+      ...(part.filename !== undefined ? { filename: part.filename } : {}),
+      ...(part.disposition !== undefined ? { disposition: part.disposition } : {}),
+      ...(part.sha256 !== undefined ? { sha256: part.sha256, sha1: part.sha1, md5: part.md5 } : {}),
+    })),
+  };
+}
+
 /** Builds the "mailtap.smtp" transaction event. */
 export function transactionEvent(
   tx: SmtpTransaction,
@@ -194,6 +213,7 @@ export function transactionEvent(
       ...(anomalies ? { anomalies } : {}),
       ...(message && message.anomalies.length > 0 ? { message_anomalies: message.anomalies } : {}),
       ...(body ? { message: { size: body.size, sha256: body.sha256 } } : {}),
+      ...(message ? { mime: mimeFields(message) } : {}),
     },
     ecs: { version: ECS_VERSION },
   };

@@ -213,8 +213,11 @@ function checkZeekSmtpLog(all: Fields[], row: Fields, where: string): void {
   compare(record.email?.x_mailer, row.user_agent, 'user_agent');
 }
 
-/** Zeek files.log rows with a file name: mailtap reports the same attachment. */
-function checkZeekFile(all: Fields[], row: Fields, where: string): void {
+/** Zeek files.log rows: every file with a SHA-1 is a part that mailtap hashed the same way. */
+function checkZeekFile(all: Fields[], row: Fields, where: string, hashes: Set<string>): void {
+  if (row.sha1 !== undefined && row.sha1 !== '-') {
+    assert.ok(hashes.has(row.sha1), `${where}: a MIME part with sha1 ${row.sha1}`);
+  }
   if (row.filename === undefined || row.filename === '-') return;
   const attachments = transactions(all).flatMap((r) => r.email.attachments ?? []);
   const found = attachments.find((a: Fields) => a.file.name === row.filename);
@@ -382,7 +385,10 @@ for (const source of SOURCES) {
         test(`${entry.file} matches Zeek logs`, () => {
           const all = records(source, entry.file);
           smtpRows.forEach((row, i) => checkZeekSmtpLog(all, row, `${entry.file} smtp.log row ${i + 1}`));
-          fileRows.forEach((row, i) => checkZeekFile(all, row, `${entry.file} files.log row ${i + 1}`));
+          const hashes = new Set<string>(
+            transactions(all).flatMap((r) => (r.mailtap.mime?.parts ?? []).map((p: Fields) => p.sha1)),
+          );
+          fileRows.forEach((row, i) => checkZeekFile(all, row, `${entry.file} files.log row ${i + 1}`, hashes));
         });
       }
 

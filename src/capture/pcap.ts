@@ -11,7 +11,7 @@ export const PCAP_RECORD_HEADER_LENGTH = 16;
  * which is what libpcap (sf-pcap.c, max_snaplen_for_dlt) allows for most link types.
  */
 export const PCAP_DEFAULT_MAX_CAPTURED_LENGTH = 262144;
-/** Hard upper bound for one record, whatever the header's snaplen says. */
+/** Hard upper bound for one record, whatever snaplen the header states. */
 export const MAX_RECORD_LENGTH = 256 * 1024 * 1024;
 
 // Magic numbers as read little-endian from the first four bytes of the file.
@@ -20,7 +20,7 @@ const MAGIC_MICRO_BE = 0xd4c3b2a1;
 const MAGIC_NANO_LE = 0xa1b23c4d;
 const MAGIC_NANO_BE = 0x4d3cb2a1;
 
-/** LINKTYPE_* is the low 26 bits of the header's network field; the rest holds FCS flags. */
+/** LINKTYPE_* is the low 26 bits of the header's network field. The upper bits carry FCS flags. */
 const LINKTYPE_MASK = 0x03ffffff;
 
 /** Tells whether buf starts with a classic pcap magic number (needs 4 bytes). */
@@ -40,8 +40,8 @@ export function isPcapMagic(buf: Buffer): boolean {
  *
  * Length rule: a record is rejected as MAILTAP_ERR_CORRUPT when incl_len is larger than
  * max(snaplen, 262144) or than 256 MiB. libpcap also accepts incl_len above snaplen up to
- * its per-link-type maximum, but then cuts the data to snaplen; this parser delivers all
- * incl_len bytes, as pcap-parser and tcpdump's own output do.
+ * its per-link-type maximum, but then cuts the data to snaplen. This parser delivers all
+ * incl_len bytes, as pcap-parser 0.2.1 does.
  */
 export class PcapParser implements RecordParser {
   private haveHeader = false;

@@ -27,7 +27,7 @@ export function isPcapngMagic(buf: Buffer): boolean {
   return buf.length >= 4 && buf.readUInt32LE(0) === BLOCK_SECTION_HEADER;
 }
 
-/** How convertTimestamp splits a timestamp of an interface. */
+/** Arithmetic that convertTimestamp uses for an interface's timestamp resolution. */
 const enum TimestampPath {
   /** 10^-n with n <= 9, in doubles. */
   Decimal,
@@ -39,7 +39,7 @@ const enum TimestampPath {
 
 /**
  * One interface of the current section. Timestamps count units of 10^-exponent seconds
- * (decimal) or 2^-exponent seconds (binary), the if_tsresol option; the default is 10^-6.
+ * (decimal) or 2^-exponent seconds (binary), set by the if_tsresol option. The default is 10^-6.
  * The remaining fields are constants of that resolution, computed once per interface.
  */
 interface InterfaceInfo {
@@ -62,7 +62,12 @@ interface InterfaceInfo {
   unitsPerSecond: bigint;
 }
 
-function makeInterface(linkType: number, snapLength: number, resolution: number, offsetSeconds: number): InterfaceInfo {
+function makeInterface(
+  linkType: number,
+  snapLength: number,
+  resolution: number,
+  offsetSeconds: number,
+): InterfaceInfo {
   const decimal = (resolution & 0x80) === 0;
   const n = resolution & 0x7f;
   const info: InterfaceInfo = {
@@ -105,7 +110,7 @@ export class PcapngParser implements RecordParser {
   private littleEndian = true;
   private interfaces: InterfaceInfo[] = [];
   private sectionCount = 0;
-  // Result of the last timestamp conversion; fields avoid an object per packet.
+  // Result of the last timestamp conversion, kept in fields so that no object is made per packet.
   private tsSeconds = 0;
   private tsNanos = 0;
 
@@ -218,7 +223,11 @@ export class PcapngParser implements RecordParser {
 
   private parseInterfaceDescription(buf: Buffer, pos: number, length: number, base: number): void {
     if (length < 20) {
-      throw this.error('MAILTAP_ERR_CORRUPT', base + pos, `interface description block too short (${length} bytes)`);
+      throw this.error(
+        'MAILTAP_ERR_CORRUPT',
+        base + pos,
+        `interface description block too short (${length} bytes)`,
+      );
     }
     let resolution = DEFAULT_TSRESOL;
     let offsetSeconds = 0;
@@ -262,7 +271,13 @@ export class PcapngParser implements RecordParser {
   }
 
   /** Enhanced packet block, or the obsolete packet block, which has a 16-bit interface id. */
-  private parsePacketBlock(buf: Buffer, pos: number, length: number, base: number, obsolete: boolean): void {
+  private parsePacketBlock(
+    buf: Buffer,
+    pos: number,
+    length: number,
+    base: number,
+    obsolete: boolean,
+  ): void {
     const offset = base + pos;
     if (length < 32) {
       throw this.error('MAILTAP_ERR_CORRUPT', offset, `packet block too short (${length} bytes)`);
@@ -280,7 +295,8 @@ export class PcapngParser implements RecordParser {
     }
     this.convertTimestamp(info, this.u32(buf, pos + 12), this.u32(buf, pos + 16));
     const dataStart = pos + 28;
-    this.deliver(info, interfaceId, buf.subarray(dataStart, dataStart + capturedLength), originalLength, offset);
+    const data = buf.subarray(dataStart, dataStart + capturedLength);
+    this.deliver(info, interfaceId, data, originalLength, offset);
   }
 
   /** Simple packet block: interface 0, no timestamp, captured length from the snap length. */
@@ -302,10 +318,17 @@ export class PcapngParser implements RecordParser {
     }
     this.tsSeconds = 0;
     this.tsNanos = 0;
-    this.deliver(info, 0, buf.subarray(pos + 12, pos + 12 + capturedLength), originalLength, offset);
+    const data = buf.subarray(pos + 12, pos + 12 + capturedLength);
+    this.deliver(info, 0, data, originalLength, offset);
   }
 
-  private deliver(info: InterfaceInfo, interfaceId: number, data: Buffer, originalLength: number, offset: number): void {
+  private deliver(
+    info: InterfaceInfo,
+    interfaceId: number,
+    data: Buffer,
+    originalLength: number,
+    offset: number,
+  ): void {
     const stats = this.stats;
     stats.packets++;
     stats.bytes += data.length;

@@ -52,8 +52,8 @@ export function createCaptureStats(): CaptureStats {
 
 /**
  * Splits a stream of chunks into records. Records that lie inside one chunk are parsed in
- * place; a record that spans chunks is copied into a buffer of its own, which the packet's
- * data then views. That buffer is never reused, so a view stays valid after the callback.
+ * place. A record that spans chunks is copied into a buffer of its own, which the packet's
+ * data then views. No buffer is reused, so a view stays valid after the callback.
  */
 class ChunkSplitter {
   /** Input offset of the next byte that feed() will receive. */
@@ -105,7 +105,7 @@ class ChunkSplitter {
     }
   }
 
-  /** Moves bytes from the front of chunk into the carry buffer; returns the bytes used. */
+  /** Moves bytes from the front of chunk into the carry buffer and returns how many it used. */
   private fillCarry(chunk: Buffer): number {
     let pos = 0;
     for (;;) {
@@ -132,30 +132,31 @@ class ChunkSplitter {
   }
 }
 
-interface RawSource {
-  chunks: AsyncGenerator<Buffer>;
-  bytesRead: number;
-}
+/** Chunks of a byte stream, counted, with read errors turned into CaptureError. */
+class RawSource {
+  bytesRead = 0;
+  readonly chunks: AsyncGenerator<Buffer>;
 
-/** Wraps a byte stream so that read errors become CaptureError and bytes are counted. */
-function rawSource(input: Readable, file: string): RawSource {
-  const source: RawSource = { chunks: undefined as unknown as AsyncGenerator<Buffer>, bytesRead: 0 };
-  source.chunks = (async function* () {
+  constructor(input: Readable, file: string) {
+    this.chunks = this.read(input, file);
+  }
+
+  private async *read(input: Readable, file: string): AsyncGenerator<Buffer> {
     try {
       for await (const chunk of input) {
         const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-        source.bytesRead += bytes.length;
+        this.bytesRead += bytes.length;
         yield bytes;
       }
     } catch (err) {
       if (err instanceof CaptureError) throw err;
-      throw new CaptureError('MAILTAP_ERR_OPEN', file, source.bytesRead, `read failed (${describe(err)})`);
+      const reason = `read failed (${describe(err)})`;
+      throw new CaptureError('MAILTAP_ERR_OPEN', file, this.bytesRead, reason);
     }
-  })();
-  return source;
+  }
 }
 
-/** Reads chunks until at least `count` bytes are there or the input ends; returns them joined. */
+/** Reads chunks until `count` bytes are there or the input ends, and returns them joined. */
 async function peek(chunks: AsyncGenerator<Buffer>, count: number): Promise<Buffer> {
   const parts: Buffer[] = [];
   let length = 0;
@@ -174,8 +175,9 @@ async function* prepend(first: Buffer, rest: AsyncGenerator<Buffer>): AsyncGener
 }
 
 /**
- * Output chunk size of the decompressor. On a zlib error the output of the failing call is
- * lost, so this bounds how much decompressed data before a corrupt spot goes undelivered.
+ * Output chunk size of the decompressor.
+ * NOTE: on a zlib error the output of the failing call is lost, so up to this many
+ * decompressed bytes before a corrupt spot inside a member go undelivered.
  */
 const GZIP_OUTPUT_CHUNK_SIZE = 256 * 1024;
 
@@ -283,11 +285,19 @@ async function* gunzipChunks(
       await new Promise<void>((resolve) => (wake = resolve));
     }
   } finally {
-    // The pump ends by itself once the decompressor is destroyed and the caller destroys
-    // the input; awaiting it here could wait for a stdin that never sends more data.
+    // The pump ends by itself once the decompressor and the input are destroyed. Awaiting
+    // it here could hang on a stdin that sends no more data.
     gunzip.destroy();
     void pump;
   }
+}
+
+function checkChunkSize(chunkSize: number | undefined): number {
+  if (chunkSize === undefined) return DEFAULT_CHUNK_SIZE;
+  if (!Number.isInteger(chunkSize) || chunkSize < 1) {
+    throw new RangeError(`invalid chunkSize ${chunkSize}: expected a positive integer of bytes`);
+  }
+  return chunkSize;
 }
 
 function describe(err: unknown): string {
@@ -329,9 +339,9 @@ export async function readCaptureStream(
   totalBytes?: number,
 ): Promise<CaptureStats> {
   const stats = options.stats ?? createCaptureStats();
-  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const chunkSize = checkChunkSize(options.chunkSize);
   const onProgress = options.onProgress;
-  const raw = rawSource(input, name);
+  const raw = new RawSource(input, name);
 
   try {
     const start = await peek(raw.chunks, 2);
@@ -345,7 +355,8 @@ export async function readCaptureStream(
 
     const head = await peek(chunks, 4);
     if (head.length > 0 && head.length < 4) {
-      throw new CaptureError('MAILTAP_ERR_FORMAT', name, 0, `file too short (${head.length} bytes)`);
+      const reason = `file too short for a capture header (${head.length} bytes)`;
+      throw new CaptureError('MAILTAP_ERR_FORMAT', name, 0, reason);
     }
     splitter = new ChunkSplitter(chooseParser(head, name, onPacket, stats), name);
 
@@ -377,8 +388,9 @@ export async function readCaptureStream(
  * in file order. The format is taken from the magic bytes. `path` "-" reads stdin.
  *
  * Throws CaptureError after delivering every packet before the bad point: MAILTAP_ERR_OPEN,
- * MAILTAP_ERR_FORMAT, MAILTAP_ERR_TRUNCATED, MAILTAP_ERR_CORRUPT or MAILTAP_ERR_GZIP. Errors
- * thrown by onPacket propagate unchanged.
+ * MAILTAP_ERR_FORMAT, MAILTAP_ERR_TRUNCATED, MAILTAP_ERR_CORRUPT or MAILTAP_ERR_GZIP. For a
+ * gzip stream corrupt inside a member, packets in the last GZIP_OUTPUT_CHUNK_SIZE bytes
+ * before the corrupt spot may be missing. Errors thrown by onPacket propagate unchanged.
  */
 export async function readCapture(
   path: string,
@@ -387,6 +399,7 @@ export async function readCapture(
 ): Promise<CaptureStats> {
   if (path === '-') return readCaptureStream(process.stdin, 'stdin', onPacket, options);
 
+  const chunkSize = checkChunkSize(options.chunkSize);
   let handle: FileHandle;
   try {
     handle = await open(path, 'r');
@@ -407,7 +420,6 @@ export async function readCapture(
     throw new CaptureError('MAILTAP_ERR_OPEN', path, 0, `cannot stat file (${describe(err)})`);
   }
 
-  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const stream = handle.createReadStream({ highWaterMark: chunkSize });
   try {
     return await readCaptureStream(stream, path, onPacket, options, totalBytes);

@@ -7,6 +7,7 @@ export const SMTP_ANOMALIES = {
   smtp_line_too_long: 'A command or reply line exceeded maxLineLength and was cut to it.',
   smtp_bare_lf: 'A client line ended with LF without CR (commands: once per session; body: once per transaction with the count).',
   smtp_unmatched_reply: 'A server reply arrived while no command was waiting for one.',
+  smtp_missing_reply: 'A reply belonged to a later command (a lost greeting, or a code such as 354 or 334 that answers one command only); the commands before it were given no reply.',
   smtp_invalid_reply: 'A server line did not start with a three-digit reply code.',
   smtp_reply_code_mismatch: 'The lines of one multi-line reply carried different codes.',
   smtp_reply_too_long: 'A reply had more lines or text than the stage keeps; the rest was dropped.',

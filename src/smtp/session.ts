@@ -41,6 +41,18 @@ const MAX_EXTENSIONS = 64;
 /** Characters kept of a HELO name or user name. */
 const MAX_NAME_LENGTH = 256;
 
+/** Reply codes a server greets with (RFC 5321 section 3.1). */
+const BANNER_CODES: ReadonlySet<number> = new Set([220, 421, 554]);
+/** Reply codes that answer only the listed kinds of command. */
+const SINGLE_COMMAND_CODES: ReadonlyMap<number, readonly PendingKind[]> = new Map([
+  [334, ['auth']],
+  [235, ['auth']],
+  [354, ['data']],
+  [220, ['banner', 'starttls']],
+]);
+/** Waiting commands searched for the one a single-command reply code answers. */
+const REALIGN_WINDOW = 16;
+
 const TLS_HANDSHAKE = 0x16;
 const SSL2_RECORD = 0x80;
 
@@ -326,7 +338,13 @@ export class SmtpSession implements StreamHandler {
         const entry = this.push('helo', this.currentTx);
         entry.heloCommand = verb;
         entry.heloName = line.toString('utf8', argStart, argStart + MAX_NAME_LENGTH).trim();
-        if (!this.serverSeen) this.applyHelo(entry, undefined);
+        // The name the client claims is recorded even if the server rejects it (as Suricata
+        // does), but an empty argument does not replace an earlier name.
+        if (entry.heloName !== '') {
+          this.info.helo = entry.heloName;
+          this.info.heloCommand = verb;
+        }
+        if (!this.serverSeen) this.resetByHelo(entry, undefined);
         break;
       }
       case 'MAIL':
@@ -636,13 +654,15 @@ export class SmtpSession implements StreamHandler {
 
   private reply(assembled: AssembledReply, ts: number): void {
     const reply = assembled.reply;
+    this.realignPending(reply.code);
     const entry = this.shiftPending();
     if (entry === undefined) {
       this.unmatchedReply(reply, ts);
       return;
     }
     const tx = entry.tx !== undefined && !entry.tx.emitted ? entry.tx : undefined;
-    if (tx !== undefined) tx.record.lastReply = reply;
+    // An EHLO reply lists extensions: it says nothing about the transaction.
+    if (tx !== undefined && entry.kind !== 'helo') tx.record.lastReply = reply;
     const awaited = entry === this.awaitEntry;
     const code = reply.code;
 
@@ -651,7 +671,7 @@ export class SmtpSession implements StreamHandler {
         this.info.banner = reply;
         break;
       case 'helo':
-        if (code < 300) this.applyHelo(entry, assembled.lines);
+        if (code < 300) this.resetByHelo(entry, assembled.lines);
         break;
       case 'mail':
         if (tx !== undefined) {
@@ -762,13 +782,13 @@ export class SmtpSession implements StreamHandler {
       this.emitReady(ts);
       return;
     }
-    if (this.unmatchedExpected || !this.commandSeen) return;
+    // RFC 5321 section 3.8: a server may send 421 at any time before it closes.
+    if (this.unmatchedExpected || !this.commandSeen || reply.code === 421) return;
     this.anomaly('smtp_unmatched_reply', `reply ${reply.code}`, 1);
   }
 
-  private applyHelo(entry: Pending, replyLines: string[] | undefined): void {
-    this.info.helo = entry.heloName;
-    this.info.heloCommand = entry.heloCommand;
+  /** Apply an accepted (or unanswered) HELO, EHLO or LHLO: extensions and the envelope reset. */
+  private resetByHelo(entry: Pending, replyLines: string[] | undefined): void {
     if (replyLines !== undefined && entry.heloCommand !== 'HELO') {
       this.info.extensions = replyLines.slice(1, MAX_EXTENSIONS + 1).map(formatExtension);
     }
@@ -866,6 +886,34 @@ export class SmtpSession implements StreamHandler {
     return entry;
   }
 
+  /**
+   * Drop waiting commands whose replies were evidently lost. A missing banner shows as a
+   * first reply that no greeting uses, and codes that answer one command only (334 and 235
+   * for AUTH, 354 for DATA, 220 for the banner or STARTTLS) show which waiting command the
+   * reply belongs to when an earlier one is still waiting.
+   */
+  private realignPending(code: number): void {
+    const head = this.pending[this.pendingHead];
+    if (head === undefined) return;
+    const waiting = this.pending.length - this.pendingHead;
+    if (head.kind === 'banner' && !BANNER_CODES.has(code) && waiting > 1) {
+      this.anomaly('smtp_missing_reply', `no greeting before reply ${code}`, 1);
+      this.dropPending(this.shiftPending() as Pending, this.now);
+      this.realignPending(code);
+      return;
+    }
+    const kinds = SINGLE_COMMAND_CODES.get(code);
+    if (kinds === undefined || kinds.includes(head.kind)) return;
+    const limit = Math.min(waiting, REALIGN_WINDOW);
+    for (let i = 1; i < limit; i++) {
+      const entry = this.pending[this.pendingHead + i] as Pending;
+      if (!kinds.includes(entry.kind)) continue;
+      this.anomaly('smtp_missing_reply', `reply ${code} skips ${i} waiting commands`, 1);
+      for (let j = 0; j < i; j++) this.dropPending(this.shiftPending() as Pending, this.now);
+      return;
+    }
+  }
+
   private shiftPending(): Pending | undefined {
     if (this.pendingHead >= this.pending.length) return undefined;
     const entry = this.pending[this.pendingHead++] as Pending;
@@ -878,7 +926,7 @@ export class SmtpSession implements StreamHandler {
 
   /** Forget a command whose reply will not be seen. */
   private dropPending(entry: Pending, ts: number): void {
-    if (entry.kind === 'helo' && this.serverSeen) this.applyHelo(entry, undefined);
+    if (entry.kind === 'helo' && this.serverSeen) this.resetByHelo(entry, undefined);
     if (entry.tx !== undefined) entry.tx.outstanding--;
     if (entry === this.awaitEntry) this.decideWithoutReply(ts);
     this.emitReady(ts);

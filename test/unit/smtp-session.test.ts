@@ -463,6 +463,49 @@ describe('SmtpSession gaps', () => {
   });
 });
 
+describe('SmtpSession reply realignment', () => {
+  it('skips the greeting when the first reply answers EHLO', () => {
+    // Suricata smtp-rset-starttls.pcap: no greeting, then EHLO, RSET and STARTTLS.
+    const { recorder } = run([[0, 'EHLO\n'], [1, '250\r\n'], [0, 'rset\nstaRttLs\n'], [1, '250\r\n'], [1, '220\r\n']]);
+    const info = recorder.session0;
+    assert.equal(info.banner, undefined);
+    assert.equal(info.tls, true);
+    assert.deepEqual(anomalyNames(info.anomalies), ['smtp_bare_lf', 'smtp_missing_reply']);
+  });
+
+  it('pairs a 334 with AUTH when the EHLO reply was lost', () => {
+    // Suricata smtp-bug-6053.pcap: the greeting has no CRLF, so it swallows the EHLO reply.
+    const { recorder } = run([
+      [1, '220 mx ESMTP ' + 'A'.repeat(200)],
+      c('EHLO Simone'),
+      s('250-smtp001.mail.example.com'),
+      c('AUTH LOGIN'),
+      s('334 VXNlcm5hbWU6'),
+      c('Z2FsdW50'),
+      s('334 UGFzc3dvcmQ6'),
+      c('VjF2MXRyMG4='),
+      s('235 ok, go ahead (#2.0.0)'),
+      c('MAIL FROM: <xxxxxx@xxxxx.co.uk>'),
+      s('250 ok'),
+      c('RCPT TO: <xxxxx@aba.com>'),
+      s('250 ok'),
+      c('QUIT'),
+      s('221 smtp001.mail.example.com'),
+    ]);
+    const info = recorder.session0;
+    assert.equal(info.helo, 'Simone');
+    assert.equal(info.authUser, 'galunt');
+    assert.equal(info.authSuccess, true);
+    assert.deepEqual(recorder.tx(0).recipients.map((r) => r.reply?.code), [250]);
+    assert.deepEqual(anomalyNames(info.anomalies), ['smtp_missing_reply']);
+  });
+
+  it('accepts an unsolicited 421', () => {
+    const { recorder } = run([s('220 mx'), c('NOOP'), s('250 ok', '421 4.4.2 timeout')]);
+    assert.deepEqual(recorder.session0.anomalies, []);
+  });
+});
+
 describe('SmtpSession hostile input', () => {
   it('cuts long lines and flags them', () => {
     const { recorder } = run([s('220 mx'), c('MAIL FROM:<' + 'a'.repeat(10000) + '@b>'), s('250 ok')], { limits: { maxLineLength: 100 } });

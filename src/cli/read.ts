@@ -148,6 +148,8 @@ export async function runRead(argv: string[]): Promise<number> {
   }
   await pipeline.finish();
   bar?.stop();
+  // Flush the records first, so that on a terminal the summary comes after the last one.
+  await new Promise<void>((resolve) => out.write('', () => resolve()));
   if (!values.quiet) writeSummary(totals, pipeline);
   return totals.failedFiles > 0 ? 1 : 0;
 }

@@ -52,6 +52,14 @@ function expectValue(actual: unknown, expected: unknown, label: string): void {
   assert.deepEqual(actual, expected, label);
 }
 
+/**
+ * Captures whose corpus model lists only the first recipients. mailtap must report them all;
+ * the total comes from counting RCPT commands with tshark -Y 'smtp.req.command == "RCPT"'.
+ */
+const RECIPIENTS_IN_CAPTURE: Record<string, number> = {
+  'smtp-many-addresses.pcap': 600,
+};
+
 /** Suricata checks replaced by mailtap's value for the same field, with the reason. */
 const SURICATA_DIFFERENCES: Record<string, { field: string; expected: unknown; why: string }[]> = {
   'smtp-mime-encap-8649-baseline.pcap': [
@@ -181,7 +189,7 @@ function checkDerivedMessage(tx: Fields, message: Fields, where: string): void {
   }
 }
 
-function checkDerivedSession(all: Fields[], session: Fields, where: string): void {
+function checkDerivedSession(all: Fields[], session: Fields, file: string, where: string): void {
   if (session.client === null) {
     // Not on an SMTP port (Arkime's smtp-html.pcap is one packet to port 8000): no record at all.
     assert.equal(all.length, 0, `${where}: records for a non-SMTP flow`);
@@ -215,13 +223,16 @@ function checkDerivedSession(all: Fields[], session: Fields, where: string): voi
       assert.equal(replyCode(tx.smtp.mail_reply), code, `${at}: mail from reply`);
     }
     const rcpts = (expected.rcpt_to ?? []).map(arrow);
+    const total = RECIPIENTS_IN_CAPTURE[file];
+    if (total !== undefined) assert.equal(tx.smtp.rcpt_to.length, total, `${at}: number of recipients`);
+    const listed = total !== undefined ? rcpts.length : tx.smtp.rcpt_to.length;
     assert.deepEqual(
-      tx.smtp.rcpt_to,
+      tx.smtp.rcpt_to.slice(0, listed),
       rcpts.map((r: { arg: string }) => envelopeAddress(r.arg)),
       `${at}: recipients`,
     );
     assert.deepEqual(
-      tx.smtp.rcpt_replies.map(replyCode),
+      tx.smtp.rcpt_replies.slice(0, listed).map(replyCode),
       rcpts.map((r: { code: string | null }) => r.code),
       `${at}: recipient replies`,
     );
@@ -442,7 +453,7 @@ for (const source of SOURCES) {
       test(`${entry.file} matches derived sessions`, () => {
         const all = records(source, entry.file);
         for (const [i, session] of (entry.derived ?? []).entries()) {
-          checkDerivedSession(all, session, `${entry.file} session ${i + 1}`);
+          checkDerivedSession(all, session, entry.file, `${entry.file} session ${i + 1}`);
         }
       });
 

@@ -1,12 +1,7 @@
+import type { FlowSide } from './flow-index.js';
 import type { FlowListNode, FlowList } from './flow-list.js';
 import { TcpStream, type ReassemblyContext, type StreamOwner } from './stream.js';
 import type { Anomaly, CloseReason, Direction, Flow, StreamHandler } from './types.js';
-
-/** A map entry of the flow table: the flow and the direction its key describes. */
-export interface FlowSide {
-  readonly state: FlowState;
-  readonly direction: Direction;
-}
 
 /**
  * One flow of the flow table: the public Flow record, its two streams and its handler. It passes
@@ -18,7 +13,8 @@ export class FlowState implements StreamOwner, FlowListNode<FlowState> {
   list: FlowList<FlowState> | null = null;
 
   readonly streams: [TcpStream, TcpStream];
-  readonly sides: [FlowSide, FlowSide];
+  /** Index entries: sides[0] for client-to-server segments, sides[1] for the reverse. */
+  readonly sides: [FlowSide<FlowState>, FlowSide<FlowState>];
   /** Null before onFlow returned and after the handler failed or the flow closed. */
   handler: StreamHandler | null = null;
   /** True once the flow was closed or dropped; the table keeps it only to ignore late segments. */
@@ -28,14 +24,12 @@ export class FlowState implements StreamOwner, FlowListNode<FlowState> {
 
   constructor(
     readonly flow: Flow,
-    /** Map keys of the flow: keys[0] for client-to-server segments, keys[1] for the reverse. */
-    readonly keys: readonly [string, string],
     private readonly context: ReassemblyContext,
   ) {
     this.streams = [new TcpStream(0, this, context), new TcpStream(1, this, context)];
     this.sides = [
-      { state: this, direction: 0 },
-      { state: this, direction: 1 },
+      { owner: this, direction: 0, flow, hash: 0, nextInBucket: null },
+      { owner: this, direction: 1, flow, hash: 0, nextInBucket: null },
     ];
   }
 

@@ -1,3 +1,4 @@
+import type { DeliveredRing } from './delivered-ring.js';
 import type { Anomaly, Direction, FlowLimits, FlowStats } from './types.js';
 import { seqAdd, seqOffset } from './seq.js';
 
@@ -6,6 +7,9 @@ import { seqAdd, seqOffset } from './seq.js';
  * scaling caps the receive window at 2^30 bytes, so data further ahead cannot be in the window.
  */
 export const MAX_SEGMENT_OFFSET = 2 ** 30;
+
+/** Delivered segments per stream whose copies in the DeliveredRing can be compared. */
+export const RECENT_SEGMENTS = 4;
 
 /** Receiver of what a stream produces: the flow, which passes it on to the stream handler. */
 export interface StreamOwner {
@@ -20,6 +24,8 @@ export interface ReassemblyContext {
   readonly limits: Readonly<Required<FlowLimits>>;
   /** Out-of-order bytes held by all streams together. */
   bufferedTotal: number;
+  /** Copies of recently delivered bytes; null when retransmissionBuffer is 0. */
+  readonly deliveredRing: DeliveredRing | null;
 }
 
 /** An out-of-order piece of data, copied out of its packet. */
@@ -37,9 +43,8 @@ interface PendingSegment {
  *
  * Overlaps follow the "first" policy: bytes seen first win, whether already delivered or held.
  * A later copy of the same range is counted as a retransmission and compared with the first copy
- * where that copy is still at hand: held bytes always, delivered bytes only within the last
- * `retransmissionWindow` bytes (a ring buffer, reset by every gap). A difference is reported as
- * the anomaly "retransmission_inconsistency".
+ * where that copy is still at hand: held bytes always, delivered bytes only for the last
+ * RECENT_SEGMENTS segments, and only while the ring shared by all flows still holds them. A difference is reported as the anomaly "retransmission_inconsistency".
  */
 export class TcpStream {
   /** False until the SYN or the first data segment sets the sequence numbers. */
@@ -58,12 +63,15 @@ export class TcpStream {
   consumedBytes = 0;
 
   private pending: PendingSegment[] = [];
-  /** Ring buffer of the last delivered bytes, allocated on the first delivery. */
-  private tail: Buffer | null = null;
-  /** Valid bytes in `tail`; they end right before `nextSeq`. */
-  private tailLength = 0;
-  /** Index in `tail` where the next delivered byte goes. */
-  private tailWrite = 0;
+  /**
+   * The last delivered segments as triples (sequence number, ring position, length), filled in
+   * circular order; allocated on the first delivery.
+   */
+  private recent: number[] | null = null;
+  /** Valid triples in `recent`. */
+  private recentCount = 0;
+  /** Triple that the next delivery overwrites. */
+  private recentNext = 0;
 
   constructor(
     readonly direction: Direction,
@@ -137,7 +145,7 @@ export class TcpStream {
     if (offset < 0) {
       // Starts in data already delivered or declared lost.
       retransmission = true;
-      if (!this.matchesTail(payload, offset)) inconsistent = true;
+      if (!this.matchesDelivered(payload, offset)) inconsistent = true;
       if (offset + length <= 0) {
         this.countRetransmission(seq, inconsistent, ts);
         return;
@@ -210,13 +218,13 @@ export class TcpStream {
     }
   }
 
-  /** Frees held data and the ring buffer, and returns their bytes to the shared total. */
+  /** Frees held data and returns its bytes to the shared total. */
   release(): void {
     this.context.bufferedTotal -= this.bufferedBytes;
     this.bufferedBytes = 0;
     this.pending = [];
-    this.tail = null;
-    this.tailLength = 0;
+    this.recent = null;
+    this.recentCount = 0;
   }
 
   /** Returns the distance from nextSeq to the first held segment, or -1 with nothing held. */
@@ -354,18 +362,17 @@ export class TcpStream {
   }
 
   private deliver(data: Buffer, ts: number): void {
+    const ring = this.context.deliveredRing;
+    if (ring !== null) this.remember(ring, data);
     const size = data.length;
     this.nextSeq = seqAdd(this.nextSeq, size);
     this.consumedBytes += size;
-    const window = this.context.limits.retransmissionWindow;
-    if (window > 0) this.remember(data, window);
     this.owner.deliver(this.direction, data, ts);
   }
 
   private declareGap(length: number, ts: number): void {
     this.nextSeq = seqAdd(this.nextSeq, length);
     this.consumedBytes += length;
-    this.tailLength = 0;
     const stats = this.context.stats;
     stats.gaps++;
     stats.gapBytes += length;
@@ -385,49 +392,44 @@ export class TcpStream {
     });
   }
 
-  /** Copies delivered bytes into the ring buffer of the last `window` bytes. */
-  private remember(data: Buffer, window: number): void {
-    let tail = this.tail;
-    if (tail === null) {
-      tail = Buffer.allocUnsafeSlow(window);
-      this.tail = tail;
+  /** Copies a segment about to be delivered at nextSeq into the ring and records where. */
+  private remember(ring: DeliveredRing, data: Buffer): void {
+    const position = ring.store(data);
+    if (position < 0) return;
+    let recent = this.recent;
+    if (recent === null) {
+      recent = new Array<number>(RECENT_SEGMENTS * 3).fill(0);
+      this.recent = recent;
     }
-    const size = data.length;
-    if (size >= window) {
-      data.copy(tail, 0, size - window, size);
-      this.tailWrite = 0;
-      this.tailLength = window;
-      return;
-    }
-    const first = Math.min(size, window - this.tailWrite);
-    data.copy(tail, this.tailWrite, 0, first);
-    if (first < size) data.copy(tail, 0, first, size);
-    this.tailWrite = (this.tailWrite + size) % window;
-    this.tailLength = Math.min(window, this.tailLength + size);
+    const index = this.recentNext * 3;
+    recent[index] = this.nextSeq;
+    recent[index + 1] = position;
+    recent[index + 2] = data.length;
+    this.recentNext = (this.recentNext + 1) % RECENT_SEGMENTS;
+    if (this.recentCount < RECENT_SEGMENTS) this.recentCount++;
   }
 
   /**
    * Compares the captured bytes of a segment starting `offset` (< 0) bytes before nextSeq with
-   * the delivered bytes still in the ring buffer. Bytes no longer there are not compared.
+   * the recorded copies of delivered segments. Bytes without a copy are not compared.
    */
-  private matchesTail(payload: Buffer, offset: number): boolean {
-    const tail = this.tail;
-    if (tail === null) return true;
-    const from = Math.max(offset, -this.tailLength);
-    const to = Math.min(0, offset + payload.length);
-    if (from >= to) return true;
+  private matchesDelivered(payload: Buffer, offset: number): boolean {
+    const recent = this.recent;
+    const ring = this.context.deliveredRing;
+    if (recent === null || ring === null) return true;
 
-    const window = tail.length;
-    let index = this.tailWrite + from;
-    if (index < 0) index += window;
-    const count = to - from;
-    const payloadStart = from - offset;
-    const first = Math.min(count, window - index);
-    if (tail.compare(payload, payloadStart, payloadStart + first, index, index + first) !== 0) {
-      return false;
+    const payloadEnd = Math.min(0, offset + payload.length);
+    for (let k = 0; k < this.recentCount; k++) {
+      const seq = recent[k * 3] as number;
+      const position = recent[k * 3 + 1] as number;
+      const length = recent[k * 3 + 2] as number;
+      const start = seqOffset(seq, this.nextSeq);
+      const from = Math.max(start, offset);
+      const to = Math.min(start + length, payloadEnd);
+      if (from >= to || !ring.holds(position, length)) continue;
+      if (!ring.equals(position, from - start, payload, from - offset, to - from)) return false;
     }
-    if (first === count) return true;
-    return tail.compare(payload, payloadStart + first, payloadStart + count, 0, count - first) === 0;
+    return true;
   }
 }
 

@@ -62,10 +62,10 @@ export interface FlowLimits {
   /** Seconds without a packet before a flow is closed with reason "timeout". */
   idleTimeout: number;
   /**
-   * Bytes of already delivered data kept per direction, so that a retransmission of them can be
-   * compared with what was delivered. 0 turns the comparison off for delivered bytes.
+   * Bytes of recently delivered data kept across all flows, so that a retransmission can be
+   * compared with what was delivered first. 0 turns the comparison off for delivered bytes.
    */
-  retransmissionWindow?: number;
+  retransmissionBuffer?: number;
 }
 
 export interface FlowStats {
@@ -81,7 +81,10 @@ export interface FlowStats {
   outOfOrder: number;
   gaps: number;
   gapBytes: number;
-  /** Bytes dropped because a memory bound was reached. */
+  /**
+   * Bytes given up because a memory bound was reached: holes declared as gaps before the peer
+   * acknowledged them or the flow ended, so that the held data after them could be delivered.
+   */
   droppedBytesPerFlowLimit: number;
   droppedBytesTotalLimit: number;
   evictedFlows: number;

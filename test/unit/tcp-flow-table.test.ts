@@ -386,6 +386,30 @@ describe('FlowTable', () => {
     assert.equal(table.stats.unmatchedSegments, 1);
   });
 
+  it('counts a throwing onFlow and ignores the flow', () => {
+    const table = new FlowTable({
+      serverPorts: new Set([25]),
+      onFlow: () => {
+        throw new Error('factory bug');
+      },
+    });
+    assert.doesNotThrow(() => handshake(table));
+    assert.equal(table.stats.handlerErrors, 1);
+    assert.equal(table.stats.flowsOpened, 1);
+    assert.equal(table.stats.flowsClosed, 1);
+    assert.equal(table.stats.unmatchedSegments, 2);
+  });
+
+  it('survives a malformed segment', () => {
+    const { table, flows } = makeTable();
+    handshake(table);
+    const broken = { ...segment({ from: 'client', seq: 1001, ack: 5001, flags: PA }), payload: null };
+    assert.doesNotThrow(() => table.process(broken as unknown as TcpSegment));
+    assert.equal(table.stats.internalErrors, 1);
+    assert.equal(table.stats.activeFlows, 0);
+    assert.deepEqual(flows[0]?.closes, []);
+  });
+
   it('opens a new flow when a SYN reuses an open 5-tuple', () => {
     const { table, flows } = makeTable();
     handshake(table);

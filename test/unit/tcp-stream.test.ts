@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
+import { DeliveredRing } from '../../src/tcp/delivered-ring.js';
 import { DEFAULT_FLOW_LIMITS } from '../../src/tcp/flow-table.js';
-import { TcpStream, type ReassemblyContext, type StreamOwner } from '../../src/tcp/stream.js';
+import { RECENT_SEGMENTS, TcpStream, type ReassemblyContext, type StreamOwner } from '../../src/tcp/stream.js';
 import type { Anomaly, Direction, FlowLimits, FlowStats } from '../../src/tcp/types.js';
 
 type Event =
@@ -67,10 +68,12 @@ function emptyStats(): FlowStats {
 
 function setup(limits: Partial<FlowLimits> = {}) {
   const owner = new RecordingOwner();
+  const resolved = { ...DEFAULT_FLOW_LIMITS, ...limits };
   const context: ReassemblyContext = {
     stats: emptyStats(),
-    limits: { ...DEFAULT_FLOW_LIMITS, ...limits },
+    limits: resolved,
     bufferedTotal: 0,
+    deliveredRing: resolved.retransmissionBuffer > 0 ? new DeliveredRing(resolved.retransmissionBuffer) : null,
   };
   const stream = new TcpStream(0, owner, context);
   const add = (seq: number, text: string, ts = 1): void =>
@@ -167,15 +170,40 @@ describe('TcpStream', () => {
     assert.deepEqual(owner.anomalies(), ['retransmission_inconsistency']);
   });
 
-  it('skips the comparison for delivered bytes outside the window', () => {
-    const { owner, stats, stream, add } = setup({ retransmissionWindow: 4 });
+  it('compares only copies the shared ring still holds', () => {
+    const { owner, stats, stream, add } = setup({ retransmissionBuffer: 8 });
     stream.startAt(0);
-    add(0, 'abcdefgh');
-    add(0, 'XXXXefgh'); // only "efgh" is still in the 4-byte window, and it matches
+    add(0, 'abcdefgh'); // fills the 8-byte ring
+    add(8, 'ijkl'); // overwrites "abcd" in the ring, so "abcdefgh" is gone
+    add(0, 'XXXXXXXX');
+    assert.equal(stats.retransmissions, 1);
     assert.equal(stats.inconsistentRetransmissions, 0);
-    add(4, 'efghX'); // "efgh" matches the window, "X" is new
-    add(7, 'hY'); // the window now holds "fghX": "Y" differs from "X"
-    assert.equal(owner.text(), 'abcdefghX');
+    add(8, 'ijkX');
+    assert.equal(owner.text(), 'abcdefghijkl');
+    assert.equal(stats.retransmissions, 2);
+    assert.equal(stats.inconsistentRetransmissions, 1);
+  });
+
+  it('compares only the last RECENT_SEGMENTS segments', () => {
+    const { stats, stream, add } = setup();
+    stream.startAt(0);
+    const text = 'abcdefgh'.slice(0, RECENT_SEGMENTS + 1);
+    for (let i = 0; i < text.length; i++) add(i, text.charAt(i));
+    add(0, 'X'); // the oldest segment has no record left
+    assert.equal(stats.inconsistentRetransmissions, 0);
+    add(1, 'X');
+    assert.equal(stats.inconsistentRetransmissions, 1);
+  });
+
+  it('compares delivered bytes from before a gap', () => {
+    const { owner, stats, stream, add } = setup();
+    stream.startAt(0);
+    add(0, 'ab');
+    add(4, 'ef');
+    stream.acknowledge(6, 2);
+    add(0, 'XY');
+    assert.equal(owner.text(), 'ab[gap 2]ef');
+    assert.equal(stats.retransmissions, 1);
     assert.equal(stats.inconsistentRetransmissions, 1);
   });
 

@@ -15,7 +15,7 @@ const AFTER_DOT_CR = 3;
  * and finds the terminating "." line, whatever chunk boundaries fall inside it. Body bytes go
  * to the writer as views of the input, in runs as long as possible, so nothing is
  * accumulated. A line may end with CRLF or bare LF, as in Postfix and Zeek, so ".\n" also
- * ends the body; bare LF is counted for the caller because it is how SMTP smuggling works.
+ * ends the body. Bare LF lines are counted for the caller because SMTP smuggling uses them.
  */
 export class DataBodyDecoder {
   /** Lines of the current body that ended with LF alone. */

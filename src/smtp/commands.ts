@@ -5,7 +5,7 @@ const KNOWN_VERBS = new Set([
   'SOML', 'SAML', 'VERB', 'ONEX', 'XEXCH50', 'X-EXPS', 'X-LINK2STATE',
 ]);
 
-/** Longest verb worth looking up; longer first words are unknown commands. */
+/** Maximum verb length looked up; a longer first word is an unknown command. */
 const MAX_VERB_LENGTH = 16;
 const SPACE = 0x20;
 
@@ -59,7 +59,8 @@ const MAX_PARAMS = 32;
 /**
  * Parse the argument of MAIL ("FROM:<a@b> SIZE=10") or RCPT ("TO:<a@b>"). Accepts spaces after
  * the colon, a missing colon, and an address without angle brackets, as servers do. A source
- * route ("<@relay:user@host>") is removed, as RFC 5321 section 3.3 tells servers to do.
+ * route ("<@relay:user@host>") is removed, because RFC 5321 section 3.3 says servers SHOULD
+ * ignore source routes.
  * Returns undefined when the keyword is missing.
  */
 export function parsePathArgument(arg: string, keyword: 'FROM' | 'TO'): PathArgument | undefined {

@@ -101,7 +101,7 @@ const ENHANCED_CODE = /^([245])\.(\d{1,3})\.(\d{1,3})(?: |$)/;
 
 /**
  * Return the RFC 3463 enhanced status code at the start of the reply text, when its class
- * digit matches the class of the reply code (RFC 2034 section 3 requires that).
+ * digit matches the class of the reply code. A text such as "2.5 hours" is no status code.
  */
 export function parseEnhancedCode(text: string, code: number): string | undefined {
   const match = ENHANCED_CODE.exec(text);

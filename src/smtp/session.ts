@@ -27,8 +27,8 @@ export const DEFAULT_SMTP_LIMITS: SmtpLimits = {
 };
 
 /**
- * Client bytes held while the client waits for the reply that tells what they are (body
- * after DATA, SASL response after AUTH, TLS after STARTTLS). Past this, the session guesses
+ * Client bytes buffered while the reply that decides their meaning is outstanding (body
+ * after DATA, SASL response after AUTH, TLS after STARTTLS). Past this, the session decides
  * as if the server side were missing.
  */
 export const MAX_HELD_CLIENT_BYTES = 65536;
@@ -43,14 +43,14 @@ const MAX_NAME_LENGTH = 256;
 
 /** Reply codes a server greets with (RFC 5321 section 3.1). */
 const BANNER_CODES: ReadonlySet<number> = new Set([220, 421, 554]);
-/** Reply codes that answer only the listed kinds of command. */
+/** Reply codes that are valid replies to the listed kinds of command only. */
 const SINGLE_COMMAND_CODES: ReadonlyMap<number, readonly PendingKind[]> = new Map([
   [334, ['auth']],
   [235, ['auth']],
   [354, ['data']],
   [220, ['banner', 'starttls']],
 ]);
-/** Waiting commands searched for the one a single-command reply code answers. */
+/** Waiting commands searched for the one that a single-command reply code belongs to. */
 const REALIGN_WINDOW = 16;
 
 const TLS_HANDSHAKE = 0x16;
@@ -106,8 +106,8 @@ interface SaslState {
  * an anomaly; no exception leaves the class, and memory is bounded by SmtpLimits and the
  * constants above.
  *
- * Client bytes that follow DATA, AUTH or STARTTLS are held until the server's reply says what
- * they are. Without server bytes (client-only capture), the session decides at once: body
+ * Client bytes that follow DATA, AUTH or STARTTLS are buffered until the server's reply
+ * decides their meaning. Without server bytes (client-only capture), the session decides at once: body
  * after DATA, a mechanism's number of SASL responses after AUTH, TLS when the next byte
  * starts a TLS record after STARTTLS.
  *
@@ -149,7 +149,7 @@ export class SmtpSession implements StreamHandler {
   private depth = 0;
   private chunkRemaining = 0;
   private chunkLast = false;
-  /** Chunks of BDAT commands pipelined after a rejected BDAT are read and dropped (RFC 3030 section 3). */
+  /** Chunks of BDAT commands pipelined after a rejected BDAT are read and dropped, as the server does (RFC 3030). */
   private discardBdat = false;
 
   private sasl: SaslState | undefined;
@@ -561,7 +561,7 @@ export class SmtpSession implements StreamHandler {
     this.endAwait(more ? 'sasl' : 'command');
   }
 
-  // ---- waiting for the reply that tells what the next client bytes are ----
+  // ---- waiting for the reply that decides the meaning of the next client bytes ----
 
   private awaitReply(entry: Pending, reason: AwaitReason, ts: number): void {
     this.awaitEntry = entry;
@@ -661,7 +661,7 @@ export class SmtpSession implements StreamHandler {
       return;
     }
     const tx = entry.tx !== undefined && !entry.tx.emitted ? entry.tx : undefined;
-    // An EHLO reply lists extensions: it says nothing about the transaction.
+    // An EHLO reply lists extensions and is no outcome of the transaction.
     if (tx !== undefined && entry.kind !== 'helo') tx.record.lastReply = reply;
     const awaited = entry === this.awaitEntry;
     const code = reply.code;
@@ -848,8 +848,8 @@ export class SmtpSession implements StreamHandler {
     this.clientMode = 'command';
     this.sasl = undefined;
     this.clientResync = true;
-    // NOTE: replies to commands lost in the gap are only recognised until the next command
-    // is read; a reply arriving later is paired with that command.
+    // NOTE: replies to commands lost in the gap are recognised only until the next command
+    // is read. A reply to a lost command that arrives later is paired with that command.
     this.unmatchedExpected = true;
   }
 
@@ -888,8 +888,8 @@ export class SmtpSession implements StreamHandler {
 
   /**
    * Drop waiting commands whose replies were evidently lost. A missing banner shows as a
-   * first reply that no greeting uses, and codes that answer one command only (334 and 235
-   * for AUTH, 354 for DATA, 220 for the banner or STARTTLS) show which waiting command the
+   * first reply that no greeting uses. Codes that reply to one kind of command only (334 and
+   * 235 to AUTH, 354 to DATA, 220 to the banner or STARTTLS) show which waiting command the
    * reply belongs to when an earlier one is still waiting.
    */
   private realignPending(code: number): void {

@@ -13,7 +13,7 @@ export interface TxState {
   bodyGap: boolean;
   /** The transaction takes no more commands; it is emitted once no reply is outstanding. */
   closed: boolean;
-  /** How the client ended it, when it did: RSET or EHLO ("reset"), a new MAIL ("aborted"). */
+  /** End set by the client: "reset" after RSET or EHLO, "aborted" after a new MAIL. */
   clientEnd: 'reset' | 'aborted' | undefined;
   /** Reply that decides the outcome: to the end of data, to BDAT LAST, or a rejection of DATA or BDAT. */
   endReply: SmtpReply | undefined;
@@ -55,8 +55,8 @@ export function createTransaction(flow: Flow, depth: number, ts: number): TxStat
 
 /**
  * Set status, lastReply, queueId and endTs from what was seen. The reply to the end of data
- * (or a rejection of DATA or BDAT) decides first, then a rejected MAIL FROM, then how the
- * client ended the transaction; without any of these it is incomplete.
+ * (or a rejection of DATA or BDAT) decides first, then a rejected MAIL FROM, then the end the
+ * client set. Without any of these the transaction is incomplete.
  */
 export function settleTransaction(tx: TxState, ts: number): void {
   const record = tx.record;

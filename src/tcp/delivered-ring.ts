@@ -17,7 +17,7 @@ export class DeliveredRing {
 
   constructor(readonly size: number) {}
 
-  /** Copies `data` into the ring and returns its position, or -1 when it is larger than the ring. */
+  /** Copies `data` into the ring and returns its position, or -1 when it does not fit. */
   store(data: Buffer): number {
     const length = data.length;
     const size = this.size;
@@ -41,15 +41,21 @@ export class DeliveredRing {
   }
 
   /** Returns true while the copy of `length` bytes at `position` has not been overwritten. */
-  holds(position: number, length: number): boolean {
+  contains(position: number, length: number): boolean {
     return position >= 0 && position + this.size >= this.written && length <= this.size;
   }
 
   /**
    * Compares `count` bytes of `payload` from `payloadStart` with the copy at `position` from
-   * `copyStart`. The caller checks holds() first.
+   * `copyStart`. The caller checks contains() first.
    */
-  equals(position: number, copyStart: number, payload: Buffer, payloadStart: number, count: number): boolean {
+  equals(
+    position: number,
+    copyStart: number,
+    payload: Buffer,
+    payloadStart: number,
+    count: number,
+  ): boolean {
     const ring = this.ring as Buffer;
     const index = (position % this.size) + copyStart;
     return ring.compare(payload, payloadStart, payloadStart + count, index, index + count) === 0;

@@ -29,7 +29,8 @@ export class FlowIndex<T> {
   private readonly seed = randomBytes(4).readUInt32LE(0);
 
   get(segment: TcpSegment): FlowSide<T> | undefined {
-    const hash = this.hashTuple(segment.srcIp, segment.srcPort, segment.dstIp, segment.dstPort, segment.vlans);
+    const { srcIp, srcPort, dstIp, dstPort, vlans } = segment;
+    const hash = this.hashTuple(srcIp, srcPort, dstIp, dstPort, vlans);
     let side: FlowSide<T> | null = this.buckets.get(hash) ?? null;
     while (side !== null) {
       if (matches(side, segment)) return side;
@@ -40,7 +41,8 @@ export class FlowIndex<T> {
 
   add(side: FlowSide<T>): void {
     const [source, destination] = endpointsOf(side);
-    const hash = this.hashTuple(source.ip, source.port, destination.ip, destination.port, side.flow.vlans);
+    const vlans = side.flow.vlans;
+    const hash = this.hashTuple(source.ip, source.port, destination.ip, destination.port, vlans);
     side.hash = hash;
     side.nextInBucket = this.buckets.get(hash) ?? null;
     this.buckets.set(hash, side);
@@ -64,7 +66,13 @@ export class FlowIndex<T> {
     return this.buckets.size;
   }
 
-  private hashTuple(srcIp: string, srcPort: number, dstIp: string, dstPort: number, vlans: readonly number[]): number {
+  private hashTuple(
+    srcIp: string,
+    srcPort: number,
+    dstIp: string,
+    dstPort: number,
+    vlans: readonly number[],
+  ): number {
     // FNV-1a style mixing with a seeded start and a final avalanche (murmur3 fmix32).
     let h = this.seed ^ 0x811c9dc5;
     h = hashString(h, srcIp);

@@ -85,7 +85,7 @@ export class FlowState implements StreamOwner, FlowListNode<FlowState> {
     this.context.stats.handlerErrors++;
   }
 
-  /** Frees the streams' held data and marks the flow closed. */
+  /** Frees the streams' buffered data and marks the flow closed. */
   release(): void {
     this.streams[0].release();
     this.streams[1].release();

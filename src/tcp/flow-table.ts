@@ -23,7 +23,8 @@ import type {
  * - maxBufferedPerDirection, 1 MiB: out-of-order data waits about one round trip for the
  *   retransmission of a lost segment, so the bound covers a bandwidth-delay product of 1 MiB
  *   (80 Mbit/s at 100 ms). Capture loss past it is declared by the peer's ACK long before.
- * - maxBufferedTotal, 256 MiB: 256 directions held full at once, a bound for the whole sensor.
+ * - maxBufferedTotal, 256 MiB: 256 directions buffering up to their bound at once, a bound for
+ *   the whole sensor.
  * - maxFlows, 32768: far above the concurrent SMTP connections of one site. A flow costs about
  *   2 KiB of heap (measured on Node 20 with 32768 open flows), so the cap keeps flow state near
  *   64 MiB.
@@ -127,7 +128,7 @@ export class FlowTable {
   }
 
   /**
-   * Ends the input: delivers what every open flow holds (with gaps for its holes), closes it
+   * Ends the input: delivers the data every open flow buffers (with gaps for its holes), closes it
    * with reason "end" and forgets closed flows. Never throws.
    */
   closeAll(ts: number): void {
@@ -196,8 +197,11 @@ export class FlowTable {
       const sourceIsServer = this.serverPorts.has(segment.srcPort);
       const destinationIsServer = this.serverPorts.has(segment.dstPort);
       // With both ports in the set, the lower one is the server (the destination on a tie).
-      clientIsSource =
-        sourceIsServer && destinationIsServer ? segment.srcPort >= segment.dstPort : destinationIsServer;
+      if (sourceIsServer && destinationIsServer) {
+        clientIsSource = segment.srcPort >= segment.dstPort;
+      } else {
+        clientIsSource = destinationIsServer;
+      }
     }
 
     const limits = this.limits;
@@ -410,6 +414,8 @@ function resolveLimits(limits: Partial<FlowLimits> | undefined): Readonly<Requir
 
 function checkLimit(name: keyof FlowLimits, value: number, minimum: number): void {
   if (typeof value !== 'number' || Number.isNaN(value) || value < minimum) {
-    throw new RangeError(`invalid flow limit ${name}: ${String(value)}; expected a number >= ${minimum}`);
+    throw new RangeError(
+      `invalid flow limit ${name}: ${String(value)}; expected a number >= ${minimum}`,
+    );
   }
 }

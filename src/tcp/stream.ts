@@ -22,7 +22,7 @@ export interface StreamOwner {
 export interface ReassemblyContext {
   readonly stats: FlowStats;
   readonly limits: Readonly<Required<FlowLimits>>;
-  /** Out-of-order bytes held by all streams together. */
+  /** Out-of-order bytes buffered by all streams together. */
   bufferedTotal: number;
   /** Copies of recently delivered bytes; null when retransmissionBuffer is 0. */
   readonly deliveredRing: DeliveredRing | null;
@@ -38,13 +38,14 @@ interface PendingSegment {
  * Reassembles one direction of a TCP connection into an ordered byte stream.
  *
  * In-order data goes to the owner as the packet's own view, without a copy. Data ahead of the
- * next expected byte is copied and held, sorted and without overlaps, until the hole before it
- * fills or is declared a gap.
+ * next expected byte is copied and buffered, sorted and without overlaps, until the hole before
+ * it fills or is declared a gap.
  *
- * Overlaps follow the "first" policy: bytes seen first win, whether already delivered or held.
- * A later copy of the same range is counted as a retransmission and compared with the first copy
- * where that copy is still at hand: held bytes always, delivered bytes only for the last
- * RECENT_SEGMENTS segments, and only while the ring shared by all flows still holds them. A difference is reported as the anomaly "retransmission_inconsistency".
+ * Overlaps follow the "first" policy: bytes seen first win, whether delivered or buffered. A later
+ * copy of the same range is counted as a retransmission and compared with the first copy where
+ * that copy is still at hand: buffered bytes always, delivered bytes only for the last
+ * RECENT_SEGMENTS segments, and only while the ring shared by all flows still contains them.
+ * A difference is reported as the anomaly "retransmission_inconsistency".
  */
 export class TcpStream {
   /** False until the SYN or the first data segment sets the sequence numbers. */
@@ -57,7 +58,7 @@ export class TcpStream {
   finSeen = false;
   /** Sequence number of the FIN, which follows the last data byte. */
   finSeq = 0;
-  /** Out-of-order bytes held by this stream. */
+  /** Out-of-order bytes buffered by this stream. */
   bufferedBytes = 0;
   /** Bytes delivered or declared lost since the start; used to tell a fresh stream. */
   consumedBytes = 0;
@@ -87,13 +88,13 @@ export class TcpStream {
     this.nextSeq = seqAdd(isn, 1);
   }
 
-  /** Starts the sequence space at `seq` without a SYN (mid-stream pickup, or the ACK of a SYN-ACK). */
+  /** Starts the sequence space at `seq` without a SYN: mid-stream, or from a SYN-ACK's ACK. */
   startAt(seq: number): void {
     this.initialized = true;
     this.nextSeq = seq >>> 0;
   }
 
-  /** True while nothing has been delivered, held or declared lost, so the start may still move. */
+  /** Returns true while nothing was delivered, buffered or declared lost in this direction. */
   isFresh(): boolean {
     return this.consumedBytes === 0 && this.bufferedBytes === 0;
   }
@@ -132,7 +133,7 @@ export class TcpStream {
       return;
     }
 
-    // Fast path: the next expected bytes and nothing held.
+    // Fast path: the next expected bytes and nothing buffered.
     if (offset === 0 && this.pending.length === 0) {
       if (payload.length > 0) this.deliver(payload, ts);
       if (length > payload.length) this.declareGap(length - payload.length, ts);
@@ -161,8 +162,8 @@ export class TcpStream {
     if (result === INSERT_INCONSISTENT) inconsistent = true;
     if (retransmission) this.countRetransmission(seq, inconsistent, ts);
 
-    // Bytes cut by the snap length right at the next expected byte: this capture will not have
-    // them, so declare them lost now (up to the next held segment) instead of holding data back.
+    // Bytes cut by the snap length right at the next expected byte are not in this capture, so
+    // declare them lost now (up to the next buffered segment) instead of holding data back.
     const cut = length - payload.length;
     if (cut > 0 && this.nextSeq === capturedEnd) {
       const hole = this.firstHole();
@@ -174,9 +175,9 @@ export class TcpStream {
 
   /**
    * Takes an acknowledgement from the other side. When the peer acknowledges bytes that are
-   * missing before held data, the capture lost them: declare the gap and deliver what follows.
-   * An ACK beyond the next expected byte with nothing held declares nothing, because the data it
-   * covers may still come later in the capture (each direction can be captured with a delay).
+   * missing before buffered data, the capture lost them: declare the gap and deliver what follows.
+   * An ACK beyond the next expected byte with nothing buffered declares nothing, because the
+   * data it covers may still come later in the capture (each direction can be captured late).
    */
   acknowledge(ack: number, ts: number): void {
     while (this.pending.length > 0) {
@@ -202,7 +203,7 @@ export class TcpStream {
   }
 
   /**
-   * Delivers everything held, declaring a gap for each hole, and for the bytes still missing
+   * Delivers everything buffered, declaring a gap for each hole, and for the bytes still missing
    * before the FIN when the FIN was seen. Called before the flow closes.
    */
   flush(ts: number): void {
@@ -218,7 +219,7 @@ export class TcpStream {
     }
   }
 
-  /** Frees held data and returns its bytes to the shared total. */
+  /** Frees buffered data and returns its bytes to the shared total. */
   release(): void {
     this.context.bufferedTotal -= this.bufferedBytes;
     this.bufferedBytes = 0;
@@ -227,7 +228,7 @@ export class TcpStream {
     this.recentCount = 0;
   }
 
-  /** Returns the distance from nextSeq to the first held segment, or -1 with nothing held. */
+  /** Returns the distance from nextSeq to the first buffered segment, or -1 without one. */
   private firstHole(): number {
     const first = this.pending[0];
     return first === undefined ? -1 : seqOffset(first.seq, this.nextSeq);
@@ -235,8 +236,8 @@ export class TcpStream {
 
   /**
    * Places the captured bytes of a segment that starts `offset` (>= 0) bytes after nextSeq: the
-   * parts that are new are held as copies, except a part at offset 0, which is delivered as a
-   * view. Parts already held are compared with the new bytes.
+   * parts that are new are buffered as copies, except a part at offset 0, which is delivered as a
+   * view. Parts already buffered are compared with the new bytes.
    */
   private insert(payload: Buffer, offset: number, ts: number): InsertResult {
     const pending = this.pending;
@@ -246,7 +247,7 @@ export class TcpStream {
     let overlapped = false;
     let inconsistent = false;
     let inOrder: Buffer | null = null;
-    let held = 0;
+    let buffered = 0;
 
     while (cursor < dataEnd && index < pending.length) {
       const segment = pending[index] as PendingSegment;
@@ -258,27 +259,30 @@ export class TcpStream {
       }
 
       if (start > cursor) {
-        // New bytes before this held segment.
+        // New bytes before this buffered segment.
         const pieceEnd = Math.min(start, dataEnd);
         if (cursor === 0) {
           inOrder = payload.subarray(0 - offset, pieceEnd - offset);
         } else {
           pending.splice(index, 0, this.copyPiece(payload, offset, cursor, pieceEnd));
-          held += pieceEnd - cursor;
+          buffered += pieceEnd - cursor;
           index++;
         }
         cursor = pieceEnd;
         if (cursor >= dataEnd) break;
       }
 
-      // Bytes that this held segment already covers: the held copy wins.
+      // Bytes that this buffered segment already covers: the buffered copy wins.
       const overlapEnd = Math.min(end, dataEnd);
       overlapped = true;
-      if (
-        !inconsistent &&
-        segment.data.compare(payload, cursor - offset, overlapEnd - offset, cursor - start, overlapEnd - start) !== 0
-      ) {
-        inconsistent = true;
+      if (!inconsistent) {
+        const payloadStart = cursor - offset;
+        const payloadEnd = overlapEnd - offset;
+        const copyStart = cursor - start;
+        const copyEnd = overlapEnd - start;
+        if (segment.data.compare(payload, payloadStart, payloadEnd, copyStart, copyEnd) !== 0) {
+          inconsistent = true;
+        }
       }
       cursor = overlapEnd;
       index++;
@@ -289,15 +293,15 @@ export class TcpStream {
         inOrder = payload.subarray(0 - offset);
       } else {
         pending.splice(index, 0, this.copyPiece(payload, offset, cursor, dataEnd));
-        held += dataEnd - cursor;
+        buffered += dataEnd - cursor;
       }
     }
 
-    if (held > 0) {
+    if (buffered > 0) {
       const stats = this.context.stats;
       if (offset > 0) stats.outOfOrder++;
-      this.bufferedBytes += held;
-      this.context.bufferedTotal += held;
+      this.bufferedBytes += buffered;
+      this.context.bufferedTotal += buffered;
       if (this.context.bufferedTotal > stats.peakBufferedBytes) {
         stats.peakBufferedBytes = this.context.bufferedTotal;
       }
@@ -310,13 +314,13 @@ export class TcpStream {
 
   private copyPiece(payload: Buffer, offset: number, from: number, to: number): PendingSegment {
     // allocUnsafeSlow gives each piece its own memory, so a small piece does not keep a pooled
-    // 8 KiB slab alive and the byte counts match what is held.
+    // 8 KiB slab alive and the byte counts match what is buffered.
     const data = Buffer.allocUnsafeSlow(to - from);
     payload.copy(data, 0, from - offset, to - offset);
     return { seq: seqAdd(this.nextSeq, from), data };
   }
 
-  /** Delivers the held segments that start at or before nextSeq. */
+  /** Delivers the buffered segments that start at or before nextSeq. */
   private drain(ts: number): void {
     const pending = this.pending;
     let count = 0;
@@ -336,8 +340,8 @@ export class TcpStream {
   }
 
   /**
-   * Declares the first hole a gap while this stream holds more than its share: above
-   * maxBufferedPerDirection, or anything while all flows together hold above maxBufferedTotal.
+   * Declares the first hole a gap while this stream buffers more than its share: above
+   * maxBufferedPerDirection, or anything while all flows together buffer above maxBufferedTotal.
    * The skipped bytes count as gap bytes and as bytes dropped by that limit.
    */
   private enforceLimits(ts: number): void {
@@ -426,14 +430,14 @@ export class TcpStream {
       const start = seqOffset(seq, this.nextSeq);
       const from = Math.max(start, offset);
       const to = Math.min(start + length, payloadEnd);
-      if (from >= to || !ring.holds(position, length)) continue;
+      if (from >= to || !ring.contains(position, length)) continue;
       if (!ring.equals(position, from - start, payload, from - offset, to - from)) return false;
     }
     return true;
   }
 }
 
-/** Outcome of placing a segment: all new bytes, some already held, or held bytes that differ. */
+/** Outcome of placing a segment: all bytes new, some already buffered, or some that differ. */
 type InsertResult = 0 | 1 | 2;
 const INSERT_NEW = 0;
 const INSERT_OVERLAP = 1;

@@ -21,7 +21,10 @@ export interface Endpoint {
 
 /** One TCP connection as the flow table sees it. */
 export interface Flow {
-  /** Stable id: same capture, same id. Zeek-like "C" + base62 of a hash of the 5-tuple and first timestamp. */
+  /**
+   * Stable id: same capture, same id. Zeek-like "C" + 17 base62 digits of a SHA-1 of the VLAN ids,
+   * the 5-tuple and the first timestamp.
+   */
   id: string;
   client: Endpoint;
   server: Endpoint;
@@ -83,13 +86,13 @@ export interface FlowStats {
   gapBytes: number;
   /**
    * Bytes given up because a memory bound was reached: holes declared as gaps before the peer
-   * acknowledged them or the flow ended, so that the held data after them could be delivered.
+   * acknowledged them or the flow ended, so that the buffered data after them could be delivered.
    */
   droppedBytesPerFlowLimit: number;
   droppedBytesTotalLimit: number;
   evictedFlows: number;
   timedOutFlows: number;
-  /** Peak of out-of-order bytes held across all flows. */
+  /** Peak of out-of-order bytes buffered across all flows. */
   peakBufferedBytes: number;
   /** Segments for a closed flow that are not a new SYN, and RST segments without a flow. */
   unmatchedSegments: number;

@@ -247,7 +247,7 @@ describe('FlowTable', () => {
     assert.equal(flows[1]?.flow.midstream, false);
   });
 
-  it('closes on RST after flushing held data with a gap', () => {
+  it('closes on RST after flushing buffered data with a gap', () => {
     const { table, flows } = makeTable();
     handshake(table);
     table.process(segment({ from: 'client', seq: 1001, ack: 5001, flags: PA, data: 'ab' }));
@@ -318,20 +318,20 @@ describe('FlowTable', () => {
     assert.equal(table.stats.activeFlows, 2);
   });
 
-  it('bounds held bytes per direction and in total', () => {
+  it('bounds buffered bytes per direction and in total', () => {
     const { table, flows } = makeTable({ maxBufferedPerDirection: 10, maxBufferedTotal: 15 });
     const first = { ip: '192.0.2.1', port: 40001 };
     const second = { ip: '192.0.2.2', port: 40002 };
     handshake(table, 1, first);
     handshake(table, 1, second);
 
-    // Flow 1: 12 bytes held after a 2-byte hole exceed the per-direction bound of 10.
+    // Flow 1: 12 bytes buffered after a 2-byte hole exceed the per-direction bound of 10.
     table.process(segment({ from: 'client', seq: 1003, ack: 5001, flags: PA, data: 'cdefgh', client: first }));
     table.process(segment({ from: 'client', seq: 1011, ack: 5001, flags: PA, data: 'klmnop', client: first }));
     assert.equal(flows[0]?.streams[0], '[gap 2]cdefgh');
     assert.equal(table.stats.droppedBytesPerFlowLimit, 2);
 
-    // Flow 1 still holds 6 bytes. Flow 2 adds 8 (14 in total), then 2 more: 16 > 15.
+    // Flow 1 still buffers 6 bytes. Flow 2 adds 8 (14 in total), then 2 more: 16 > 15.
     table.process(segment({ from: 'client', seq: 1004, ack: 5001, flags: PA, data: 'DEFGHIJK', client: second }));
     assert.equal(flows[1]?.streams[0], '');
     table.process(segment({ from: 'client', seq: 1016, ack: 5001, flags: PA, data: 'PQ', client: second }));

@@ -158,7 +158,7 @@ describe('TcpStream', () => {
     assert.deepEqual(owner.anomalies(), ['retransmission_inconsistency']);
   });
 
-  it('reports a retransmission of held bytes that differ', () => {
+  it('reports a retransmission of buffered bytes that differ', () => {
     const { owner, stats, stream, add } = setup();
     stream.startAt(0);
     add(4, 'efgh');
@@ -170,7 +170,7 @@ describe('TcpStream', () => {
     assert.deepEqual(owner.anomalies(), ['retransmission_inconsistency']);
   });
 
-  it('compares only copies the shared ring still holds', () => {
+  it('compares only copies still in the ring', () => {
     const { owner, stats, stream, add } = setup({ retransmissionBuffer: 8 });
     stream.startAt(0);
     add(0, 'abcdefgh'); // fills the 8-byte ring
@@ -220,12 +220,12 @@ describe('TcpStream', () => {
     assert.equal(stats.inconsistentRetransmissions, 0);
   });
 
-  it('fills only the holes between held segments', () => {
+  it('fills only the holes between buffered segments', () => {
     const { owner, stats, stream, add } = setup();
     stream.startAt(0);
     add(2, 'cd');
     add(6, 'gh');
-    // Covers both held pieces and the holes around them.
+    // Covers both buffered pieces and the holes around them.
     add(0, 'abcdefghij');
     assert.equal(owner.text(), 'abcdefghij');
     assert.equal(stream.bufferedBytes, 0);
@@ -237,7 +237,7 @@ describe('TcpStream', () => {
     const { owner, stats, stream, add } = setup();
     stream.startAtSyn(0xfffffffa); // data starts at 0xfffffffb
     add(0xfffffffb, 'abc'); // 0xfffffffb..0xfffffffd
-    add(0x00000002, 'ghi'); // after the wrap, held
+    add(0x00000002, 'ghi'); // after the wrap, buffered
     add(0xfffffffe, 'def'); // 0xfffffffe, 0xffffffff and 0, so nextSeq becomes 1
     assert.equal(stream.bufferedBytes, 3);
     add(0x00000001, 'X');
@@ -271,7 +271,7 @@ describe('TcpStream', () => {
     assert.equal(stats.gapBytes, 6);
   });
 
-  it('waits on an ACK beyond nextSeq with nothing held', () => {
+  it('waits on an ACK beyond nextSeq with nothing buffered', () => {
     const { owner, stats, stream, add } = setup();
     stream.startAt(0);
     stream.acknowledge(4, 1); // the data may come later in the capture
@@ -284,9 +284,9 @@ describe('TcpStream', () => {
     const { owner, stats, context, stream, add } = setup({ maxBufferedPerDirection: 8 });
     stream.startAt(0);
     add(2, 'cccc'); // hole 0..1
-    add(8, 'iiii'); // hole 6..7, 8 bytes held: at the bound
+    add(8, 'iiii'); // hole 6..7, 8 bytes buffered: at the bound
     assert.equal(owner.text(), '');
-    add(14, 'oo'); // 10 bytes held: the first hole is given up
+    add(14, 'oo'); // 10 bytes buffered: the first hole is given up
     assert.equal(owner.text(), '[gap 2]cccc');
     assert.equal(stats.droppedBytesPerFlowLimit, 2);
     assert.equal(stream.bufferedBytes, 6);
@@ -296,7 +296,7 @@ describe('TcpStream', () => {
 
   it('declares a gap when the total bound is exceeded', () => {
     const { owner, stats, context, stream, add } = setup({ maxBufferedTotal: 10 });
-    context.bufferedTotal = 8; // held by other flows
+    context.bufferedTotal = 8; // buffered by other flows
     stream.startAt(0);
     add(3, 'dddd'); // 12 in total: this stream gives up its hole
     assert.equal(owner.text(), '[gap 3]dddd');
@@ -305,7 +305,7 @@ describe('TcpStream', () => {
     assert.equal(context.bufferedTotal, 8);
   });
 
-  it('flushes held data with gaps up to the FIN', () => {
+  it('flushes buffered data with gaps up to the FIN', () => {
     const { owner, stream, add } = setup();
     stream.startAt(0);
     add(0, 'ab');

@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
+import { readCapture } from '../../src/capture/index.js';
+import { Decoder } from '../../src/decode/index.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type TcpSegment } from '../../src/decode/types.js';
 import { DEFAULT_FLOW_LIMITS, FlowTable } from '../../src/tcp/index.js';
 import type { CloseReason, Direction, Flow, FlowLimits, StreamHandler } from '../../src/tcp/index.js';
+
+const CAPTURES = join(import.meta.dirname, '../../../shared/captures');
 
 const CLIENT = { ip: '192.0.2.10', port: 40000 };
 const SERVER = { ip: '198.51.100.25', port: 25 };
@@ -437,5 +442,35 @@ describe('FlowTable', () => {
       /maxFlows/,
     );
     assert.equal(DEFAULT_FLOW_LIMITS.maxBufferedPerDirection, 1024 * 1024);
+  });
+
+  it('matches tshark on a capture with a lost segment', async () => {
+    // nDPI's smtp-starttls.pcap: an IPv4 session, then an IPv6 one in VLAN 125 where the
+    // client's bytes 635..6394 (relative sequence numbers in tshark 4) were never captured.
+    const { table, flows } = makeTable();
+    const decoder = new Decoder();
+    await readCapture(join(CAPTURES, 'ndpi/smtp-starttls.pcap'), (packet) => {
+      const decoded = decoder.decode(packet);
+      if (decoded !== undefined) table.process(decoded);
+    });
+    table.closeAll(0);
+
+    assert.equal(flows.length, 2);
+    const [ipv4, ipv6] = flows;
+    assert.ok(ipv4 && ipv6);
+    // tshark: the last data bytes end at relative sequence 1385 (client) and 4628 (server).
+    assert.deepEqual(ipv4.flow.bytes, [1384, 4627]);
+    assert.deepEqual(ipv4.flow.gapBytes, [0, 0]);
+    assert.deepEqual(ipv4.closes, ['fin']);
+
+    assert.deepEqual(ipv6.flow.vlans, [125]);
+    assert.equal(ipv6.flow.client.port, 7562);
+    assert.deepEqual(ipv6.flow.gapBytes, [6395 - 635, 0]);
+    assert.deepEqual(ipv6.flow.bytes, [7495 - 1 - (6395 - 635), 2098 - 1]);
+    assert.ok(ipv6.events.includes(`gap 0 ${6395 - 635}`));
+    // The client sends FIN, then RST before the server's FIN.
+    assert.deepEqual(ipv6.closes, ['rst']);
+    assert.equal(table.stats.gaps, 1);
+    assert.equal(table.stats.internalErrors, 0);
   });
 });

@@ -102,6 +102,7 @@ export class FlowTable {
       stats: this.stats,
       limits: this.limits,
       bufferedTotal: 0,
+      bufferedPieces: 0,
       deliveredRing: ringSize > 0 ? new DeliveredRing(ringSize) : null,
     };
   }

@@ -8,6 +8,15 @@ import { seqAdd, seqOffset } from './seq.js';
  */
 export const MAX_SEGMENT_OFFSET = 2 ** 30;
 
+/**
+ * Buffered pieces allowed per direction and across all streams. A piece costs about 420 bytes
+ * besides its data (RSS growth over 200000 one-byte pieces on Node 20), so tiny pieces would use
+ * far more memory than the byte bounds count. 2048 pieces hold 1 MiB in segments of 512 bytes,
+ * and 262144 hold 256 MiB in 1 KiB pieces, with at most about 110 MiB of bookkeeping.
+ */
+export const MAX_PIECES_PER_DIRECTION = 2048;
+export const MAX_PIECES_TOTAL = 262144;
+
 /** Delivered segments per stream whose copies in the DeliveredRing can be compared. */
 export const RECENT_SEGMENTS = 4;
 
@@ -24,6 +33,8 @@ export interface ReassemblyContext {
   readonly limits: Readonly<Required<FlowLimits>>;
   /** Out-of-order bytes buffered by all streams together. */
   bufferedTotal: number;
+  /** Out-of-order pieces buffered by all streams together. */
+  bufferedPieces: number;
   /** Copies of recently delivered bytes; null when retransmissionBuffer is 0. */
   readonly deliveredRing: DeliveredRing | null;
 }
@@ -222,6 +233,7 @@ export class TcpStream {
   /** Frees buffered data and returns its bytes to the shared total. */
   release(): void {
     this.context.bufferedTotal -= this.bufferedBytes;
+    this.context.bufferedPieces -= this.pending.length;
     this.bufferedBytes = 0;
     this.pending = [];
     this.recent = null;
@@ -248,6 +260,7 @@ export class TcpStream {
     let inconsistent = false;
     let inOrder: Buffer | null = null;
     let buffered = 0;
+    const piecesBefore = pending.length;
 
     while (cursor < dataEnd && index < pending.length) {
       const segment = pending[index] as PendingSegment;
@@ -302,6 +315,7 @@ export class TcpStream {
       if (offset > 0) stats.outOfOrder++;
       this.bufferedBytes += buffered;
       this.context.bufferedTotal += buffered;
+      this.context.bufferedPieces += pending.length - piecesBefore;
       if (this.context.bufferedTotal > stats.peakBufferedBytes) {
         stats.peakBufferedBytes = this.context.bufferedTotal;
       }
@@ -336,21 +350,32 @@ export class TcpStream {
       if (-start >= size) continue;
       this.deliver(start < 0 ? segment.data.subarray(-start) : segment.data, ts);
     }
-    if (count > 0) pending.splice(0, count);
+    if (count > 0) {
+      pending.splice(0, count);
+      this.context.bufferedPieces -= count;
+    }
   }
 
   /**
    * Declares the first hole a gap while this stream buffers more than its share: above
    * maxBufferedPerDirection, or anything while all flows together buffer above maxBufferedTotal.
+   * The piece counts are bounded the same way, by MAX_PIECES_PER_DIRECTION and MAX_PIECES_TOTAL.
    * The skipped bytes count as gap bytes and as bytes dropped by that limit.
    */
   private enforceLimits(ts: number): void {
     const limits = this.context.limits;
     const stats = this.context.stats;
     while (this.bufferedBytes > 0) {
-      if (this.bufferedBytes > limits.maxBufferedPerDirection) {
+      const context = this.context;
+      if (
+        this.bufferedBytes > limits.maxBufferedPerDirection ||
+        this.pending.length > MAX_PIECES_PER_DIRECTION
+      ) {
         stats.droppedBytesPerFlowLimit += this.skipFirstHole(ts);
-      } else if (this.context.bufferedTotal > limits.maxBufferedTotal) {
+      } else if (
+        context.bufferedTotal > limits.maxBufferedTotal ||
+        context.bufferedPieces > MAX_PIECES_TOTAL
+      ) {
         stats.droppedBytesTotalLimit += this.skipFirstHole(ts);
       } else {
         return;

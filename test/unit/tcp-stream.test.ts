@@ -3,7 +3,14 @@ import { describe, it } from 'node:test';
 
 import { DeliveredRing } from '../../src/tcp/delivered-ring.js';
 import { DEFAULT_FLOW_LIMITS } from '../../src/tcp/flow-table.js';
-import { RECENT_SEGMENTS, TcpStream, type ReassemblyContext, type StreamOwner } from '../../src/tcp/stream.js';
+import {
+  MAX_PIECES_PER_DIRECTION,
+  MAX_PIECES_TOTAL,
+  RECENT_SEGMENTS,
+  TcpStream,
+  type ReassemblyContext,
+  type StreamOwner,
+} from '../../src/tcp/stream.js';
 import type { Anomaly, Direction, FlowLimits, FlowStats } from '../../src/tcp/types.js';
 
 type Event =
@@ -73,6 +80,7 @@ function setup(limits: Partial<FlowLimits> = {}) {
     stats: emptyStats(),
     limits: resolved,
     bufferedTotal: 0,
+    bufferedPieces: 0,
     deliveredRing: resolved.retransmissionBuffer > 0 ? new DeliveredRing(resolved.retransmissionBuffer) : null,
   };
   const stream = new TcpStream(0, owner, context);
@@ -303,6 +311,30 @@ describe('TcpStream', () => {
     assert.equal(stats.droppedBytesTotalLimit, 3);
     assert.equal(stream.bufferedBytes, 0);
     assert.equal(context.bufferedTotal, 8);
+  });
+
+  it('bounds the number of buffered pieces', () => {
+    const { owner, stats, context, stream, add } = setup();
+    stream.startAt(0);
+    // One-byte pieces at odd offsets, each after a one-byte hole.
+    for (let i = 0; i <= MAX_PIECES_PER_DIRECTION; i++) add(2 * i + 1, 'x');
+    assert.equal(owner.text(), '[gap 1]x');
+    assert.equal(stats.droppedBytesPerFlowLimit, 1);
+    assert.equal(stream.bufferedBytes, MAX_PIECES_PER_DIRECTION);
+    assert.equal(context.bufferedPieces, MAX_PIECES_PER_DIRECTION);
+    stream.flush(2);
+    assert.equal(context.bufferedPieces, 0);
+    assert.equal(stats.gaps, MAX_PIECES_PER_DIRECTION + 1);
+  });
+
+  it('bounds the pieces of all streams', () => {
+    const { owner, stats, context, stream, add } = setup();
+    context.bufferedPieces = MAX_PIECES_TOTAL; // buffered by other flows
+    stream.startAt(0);
+    add(2, 'cd');
+    assert.equal(owner.text(), '[gap 2]cd');
+    assert.equal(stats.droppedBytesTotalLimit, 2);
+    assert.equal(context.bufferedPieces, MAX_PIECES_TOTAL);
   });
 
   it('flushes buffered data with gaps up to the FIN', () => {

@@ -34,10 +34,14 @@ export function isoTime(ts: number): string {
   return iso.slice(0, 23) + String(micros).padStart(3, '0') + 'Z';
 }
 
+/**
+ * Formats a reply as "250 text". A multi-line reply shows its last line, as Zeek's smtp.log
+ * does: servers put the outcome and the queue id there ("250- 4404 byte chunk" then "250 OK id=X").
+ */
 function replyText(reply: SmtpReply | undefined): string | undefined {
   if (!reply) return undefined;
-  const firstLine = reply.text.split('\n', 1)[0];
-  return firstLine.length > 0 ? `${reply.code} ${firstLine}` : String(reply.code);
+  const lastLine = reply.text.slice(reply.text.lastIndexOf('\n') + 1);
+  return lastLine.length > 0 ? `${reply.code} ${lastLine}` : String(reply.code);
 }
 
 function networkFields(flow: Flow): Record<string, unknown> {
@@ -235,6 +239,7 @@ export function sessionEvent(session: SmtpSessionInfo): EcsEvent {
   if (session.helo !== undefined) smtp.helo = session.helo;
   if (session.heloCommand !== undefined) smtp.helo_command = session.heloCommand;
   if (session.banner) smtp.banner = replyText(session.banner);
+  if (session.lastReply) smtp.last_reply = replyText(session.lastReply);
   if (session.extensions.length > 0) smtp.extensions = session.extensions;
   if (session.authMechanism !== undefined) {
     smtp.auth = {

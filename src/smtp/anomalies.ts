@@ -15,6 +15,7 @@ export const SMTP_ANOMALIES = {
   smtp_invalid_mail_from: 'MAIL was not followed by FROM: and a path.',
   smtp_invalid_rcpt_to: 'RCPT was not followed by TO: and a path.',
   smtp_missing_mail_from: 'RCPT, DATA or BDAT came without a MAIL FROM; a transaction was opened for it.',
+  smtp_command_out_of_sequence: 'RCPT, DATA or BDAT without MAIL FROM was rejected by the server; no transaction was reported for it.',
   smtp_too_many_recipients: 'A transaction had more RCPT commands than maxRecipients; the rest were counted only.',
   smtp_too_many_pending_commands: 'More than maxPendingCommands commands awaited replies; the oldest were dropped.',
   smtp_invalid_bdat_command: 'BDAT had no valid chunk size or had words other than LAST; no chunk was read.',

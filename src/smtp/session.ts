@@ -424,6 +424,8 @@ export class SmtpSession implements StreamHandler {
     const parsed = parseBdatArgument(arg);
     if (!parsed.ok) {
       // The server rejects it and reads no chunk: the next bytes are a command (Zeek, Postfix).
+      // The transaction still tried to send its body with BDAT, so it says so.
+      if (this.currentTx !== undefined) this.currentTx.record.bodyKind ??= 'bdat';
       this.anomaly(parsed.anomaly, parsed.detail, 0, this.currentTx);
       this.push('bdat_invalid', this.currentTx);
       return;
@@ -649,6 +651,7 @@ export class SmtpSession implements StreamHandler {
     if (this.replies.codeMismatch) this.anomaly('smtp_reply_code_mismatch', `first code ${assembled.reply.code}`, 1);
     if (this.replies.cut) this.anomaly('smtp_reply_too_long', `reply ${assembled.reply.code}`, 1);
     this.info.replies++;
+    this.info.lastReply = assembled.reply;
     this.reply(assembled, ts);
   }
 
@@ -978,6 +981,10 @@ export class SmtpSession implements StreamHandler {
   }
 
   private emit(tx: TxState, ts: number): void {
+    if (this.isRejectedStray(tx)) {
+      this.dropStray(tx);
+      return;
+    }
     if (tx === this.bodyTx) {
       this.bodyTx = undefined;
       tx.record.bodyComplete = false;
@@ -995,6 +1002,31 @@ export class SmtpSession implements StreamHandler {
     } catch (error) {
       this.anomaly('smtp_event_error', errorMessage(error), undefined);
     }
+  }
+
+  /**
+   * A RCPT, DATA or BDAT without MAIL FROM that the server refused (503 bad sequence) and that
+   * carried no body is a protocol error, not a transaction: it becomes a session anomaly. Without
+   * server replies (client-only capture, mid-stream pickup) it stays a transaction, because the
+   * MAIL FROM may simply not have been seen.
+   */
+  private isRejectedStray(tx: TxState): boolean {
+    const record = tx.record;
+    if (record.mailFrom !== undefined || tx.bodyStarted || !this.serverSeen) return false;
+    if (!record.recipients.every((r) => r.accepted === false)) return false;
+    return tx.endReply === undefined || tx.endReply.code >= 400;
+  }
+
+  private dropStray(tx: TxState): void {
+    this.endSink(tx, false);
+    tx.emitted = true;
+    if (tx === this.currentTx) this.currentTx = undefined;
+    const commands = tx.record.recipients.length > 0 ? 'RCPT' : 'DATA or BDAT';
+    this.info.anomalies.push(...tx.record.anomalies);
+    this.anomaly('smtp_command_out_of_sequence', `${commands} without MAIL FROM, rejected by the server`, 0);
+    // Depth counts transactions, so the ones after this one move up.
+    this.depth--;
+    for (const later of this.openTxs) later.record.depth--;
   }
 
   // ---- body sink ----

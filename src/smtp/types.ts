@@ -80,6 +80,8 @@ export interface SmtpSessionInfo {
   authUser?: string;
   /** Reply to AUTH: true on 235, false on 5xx, undefined when unseen. */
   authSuccess?: boolean;
+  /** The last reply of the session, as Zeek's last_reply shows for a session that ends in TLS. */
+  lastReply?: SmtpReply;
   transactions: number;
   commands: number;
   replies: number;

@@ -32,6 +32,38 @@ const DIFFERENCES: Record<string, { expected: unknown; why: string }> = {
       'RFC 2047 section 6.2 drops the folding white space between adjacent encoded words; ' +
       'Arkime keeps it and shows double spaces',
   },
+  'smtp-bdat-cmd-chunk-size-overflow.pcap session 1 tx 1: message': {
+    expected: false,
+    why:
+      'BDAT 15555555557777777777 LAST is invalid and the server replies 521, so no chunk follows: ' +
+      'the next line is QUIT, as Zeek logs it; the model reads QUIT as a 6-byte chunk',
+  },
+  'smtp-bdat-cmd-chunk-size-overflow2.pcap session 1 tx 1: message': {
+    expected: false,
+    why: 'the same invalid BDAT size, 21 digits long, rejected with 521; QUIT follows as a command',
+  },
+  'smtp-bdat-cmd-negative-chunk-size.pcap session 1 tx 1: body command': {
+    expected: 'BDAT',
+    why:
+      'the client sent BDAT -1 LAST; mailtap reports the body command the client tried, as the ' +
+      'model does for the two oversized BDAT captures, while no chunk is read',
+  },
+  'firewall-133-smtp-out-of-order.pcap session 1 tx 1: recipients': {
+    expected: ['bob@example.com'],
+    why:
+      'the first RCPT came before MAIL FROM and got 503; mailtap records it as a session anomaly ' +
+      '(smtp_command_out_of_sequence), where the model adds it to the next transaction',
+  },
+  'firewall-133-smtp-out-of-order.pcap session 1 tx 1: recipient replies': {
+    expected: ['250'],
+    why: 'the same RCPT before MAIL FROM, rejected with 503',
+  },
+  'smtp-bug-6053.pcap session 1 tx 1: recipient replies': {
+    expected: ['250'],
+    why:
+      'the 5 KB greeting runs into "250-smtp001..." without CRLF, which shifts the model\'s reply ' +
+      'pairing by one; mailtap pairs the RCPT with its 250 and the QUIT with the 221',
+  },
   'smtp-attachment-msg.pcap session 1 tx 1: number of named attachments': {
     expected: 1,
     why: 'the message/rfc822 part test.msg has Content-Disposition attachment; the model lists no message/rfc822 parts',
@@ -226,19 +258,23 @@ function checkDerivedSession(all: Fields[], session: Fields, file: string, where
     const total = RECIPIENTS_IN_CAPTURE[file];
     if (total !== undefined) assert.equal(tx.smtp.rcpt_to.length, total, `${at}: number of recipients`);
     const listed = total !== undefined ? rcpts.length : tx.smtp.rcpt_to.length;
-    assert.deepEqual(
+    expectValue(
       tx.smtp.rcpt_to.slice(0, listed),
       rcpts.map((r: { arg: string }) => envelopeAddress(r.arg)),
       `${at}: recipients`,
     );
-    assert.deepEqual(
+    expectValue(
       tx.smtp.rcpt_replies.slice(0, listed).map(replyCode),
       rcpts.map((r: { code: string | null }) => r.code),
       `${at}: recipient replies`,
     );
-    assert.equal(tx.smtp.body?.kind?.toUpperCase(), expected.body, `${at}: body command`);
+    expectValue(tx.smtp.body?.kind?.toUpperCase(), expected.body, `${at}: body command`);
     if (expected.final_reply) assert.equal(replyCode(tx.smtp.last_reply), expected.final_reply, `${at}: final reply`);
-    if (expected.message) checkDerivedMessage(tx, expected.message, at);
+    if (expected.message) {
+      const hasMessage = tx.mailtap?.message !== undefined;
+      expectValue(hasMessage, true, `${at}: message`);
+      if (hasMessage) checkDerivedMessage(tx, expected.message, at);
+    }
   });
 }
 
@@ -268,13 +304,28 @@ function checkZeekSmtpLog(all: Fields[], row: Fields, where: string): void {
     if (theirs === undefined || theirs === '-' || theirs.includes('=?')) return;
     assert.equal(ours, theirs, `${where}: ${name}`);
   };
+  // The corpus abbreviates long values to their length, first and last characters.
+  const abbreviated = (value: unknown): value is { len: number; prefix: string; suffix: string } =>
+    typeof value === 'object' && value !== null && 'len' in value;
+  for (const key of ['to', 'cc'] as const) {
+    const theirs: unknown = row[key];
+    if (!abbreviated(theirs)) continue;
+    // A set's order is Zeek's own, so only the length of the joined items is comparable.
+    const ours = String(headers[key] ?? '').replace(/,[ \t]+/g, ',');
+    assert.equal(ours.length, theirs.len, `${where}: length of ${key}`);
+  }
   // Zeek also drops the white space that starts a folded line, where RFC 5322 2.2.3 unfolding
   // keeps it ("a,\r\n b" is "a, b"); the corpus model check above asserts the RFC form.
   const zeekUnfolded = (value: unknown): unknown =>
     typeof value === 'string' ? value.replace(/,[ \t]+/g, ',') : value;
   compare(headers.from, row.from, 'from');
-  compare(row.to?.includes(', ') ? headers.to : zeekUnfolded(headers.to), row.to, 'to');
-  compare(row.cc?.includes(', ') ? headers.cc : zeekUnfolded(headers.cc), row.cc, 'cc');
+  // Zeek keeps To and Cc as sets of the comma-separated items, so their order is not comparable.
+  const asSet = (value: unknown): unknown =>
+    typeof value === 'string' ? value.split(',').map((item) => item.trim()).sort().join(',') : value;
+  const zeekSet = (value: unknown): string | undefined =>
+    typeof value !== 'string' || value === '-' ? undefined : (asSet(value) as string);
+  compare(asSet(zeekUnfolded(headers.to)), zeekSet(row.to), 'to');
+  compare(asSet(zeekUnfolded(headers.cc)), zeekSet(row.cc), 'cc');
   compare(headers.date, row.date, 'date');
   compare(headers.in_reply_to, row.in_reply_to, 'in_reply_to');
   compare(record.email?.subject, row.subject, 'subject');

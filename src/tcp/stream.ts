@@ -255,7 +255,7 @@ export class TcpStream {
     const pending = this.pending;
     const dataEnd = offset + payload.length;
     let cursor = offset;
-    let index = 0;
+    let index = this.firstEndingAfter(offset);
     let overlapped = false;
     let inconsistent = false;
     let inOrder: Buffer | null = null;
@@ -324,6 +324,21 @@ export class TcpStream {
 
     if (inconsistent) return INSERT_INCONSISTENT;
     return overlapped ? INSERT_OVERLAP : INSERT_NEW;
+  }
+
+  /** Returns the index of the first buffered segment that ends after `offset`, by bisection. */
+  private firstEndingAfter(offset: number): number {
+    const pending = this.pending;
+    let low = 0;
+    let high = pending.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      const segment = pending[middle] as PendingSegment;
+      const end = seqOffset(segment.seq, this.nextSeq) + segment.data.length;
+      if (end <= offset) low = middle + 1;
+      else high = middle;
+    }
+    return low;
   }
 
   private copyPiece(payload: Buffer, offset: number, from: number, to: number): PendingSegment {

@@ -373,4 +373,62 @@ describe('TcpStream', () => {
     assert.deepEqual(owner.anomalies(), ['tcp_segment_out_of_window']);
     assert.equal(stream.bufferedBytes, 0);
   });
+
+  it('matches a model under random reordering and loss', () => {
+    // Linear congruential generator (Numerical Recipes constants), so failures reproduce.
+    let state = 12345;
+    const random = (n: number): number => {
+      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+      return state % n;
+    };
+
+    for (let trial = 0; trial < 200; trial++) {
+      const { owner, stats, stream } = setup();
+      const length = 500 + random(2000);
+      let original = '';
+      for (let i = 0; i < length; i++) original += String.fromCharCode(97 + random(26));
+      const isn = (0xffffffff - random(3000)) >>> 0; // the stream often crosses the wrap
+      stream.startAt(isn);
+
+      // Segments of 1..100 bytes; with loss, some are left out. Then copies of random ranges.
+      const lossy = trial % 2 === 1;
+      const segments: [number, number][] = [];
+      for (let start = 0; start < length; ) {
+        const end = Math.min(length, start + 1 + random(100));
+        if (!lossy || random(10) !== 0) segments.push([start, end]);
+        start = end;
+      }
+      const copies = random(20);
+      for (let i = 0; i < copies; i++) {
+        const start = random(length);
+        segments.push([start, Math.min(length, start + 1 + random(200))]);
+      }
+      // Shuffle by swapping neighbours up to 8 places apart.
+      for (let i = 0; i < segments.length; i++) {
+        const j = Math.min(segments.length - 1, i + random(8));
+        [segments[i], segments[j]] = [segments[j] as [number, number], segments[i] as [number, number]];
+      }
+
+      const covered = new Uint8Array(length);
+      for (const [start, end] of segments) {
+        covered.fill(1, start, end);
+        stream.addSegment((isn + start) >>> 0, Buffer.from(original.slice(start, end), 'latin1'), end - start, 1);
+      }
+      stream.setFin((isn + length) >>> 0);
+      stream.flush(2);
+
+      // The model: every uncovered run becomes a gap of its length.
+      let expected = '';
+      for (let i = 0; i < length; ) {
+        let j = i;
+        while (j < length && covered[j] === covered[i]) j++;
+        expected += covered[i] === 1 ? original.slice(i, j) : `[gap ${j - i}]`;
+        i = j;
+      }
+      assert.equal(owner.text(), expected, `trial ${trial}`);
+      assert.deepEqual(owner.anomalies(), [], `trial ${trial}`);
+      assert.equal(stream.bufferedBytes, 0, `trial ${trial}`);
+      if (!lossy) assert.equal(stats.gaps, 0, `trial ${trial}`);
+    }
+  });
 });

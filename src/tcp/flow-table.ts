@@ -130,7 +130,7 @@ export class FlowTable {
 
   /**
    * Ends the input: delivers the data every open flow buffers (with gaps for its holes), closes it
-   * with reason "end" and forgets closed flows. Never throws.
+   * with reason "end" and removes closed flows. Never throws.
    */
   closeAll(ts: number): void {
     for (let state = this.openFlows.head; state !== null; state = this.openFlows.head) {
@@ -139,11 +139,11 @@ export class FlowTable {
         this.closeFlow(state, 'end', ts);
       } catch {
         this.recoverFromInternalError();
-        this.forget(state);
+        this.removeFlow(state);
       }
     }
     for (let state = this.closedFlows.head; state !== null; state = this.closedFlows.head) {
-      this.forget(state);
+      this.removeFlow(state);
     }
     this.current = null;
     this.stats.activeFlows = 0;
@@ -171,7 +171,7 @@ export class FlowTable {
 
     // A closed flow: only a new SYN reopens its 5-tuple.
     if ((segment.flags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
-      this.forget(state);
+      this.removeFlow(state);
       this.openFlow(segment);
       return;
     }
@@ -213,7 +213,7 @@ export class FlowTable {
       stats.evictedFlows++;
     }
     if (this.closedFlows.size >= limits.maxFlows && this.closedFlows.head !== null) {
-      this.forget(this.closedFlows.head);
+      this.removeFlow(this.closedFlows.head);
     }
 
     const source: Endpoint = { ip: segment.srcIp, port: segment.srcPort };
@@ -285,6 +285,8 @@ export class FlowTable {
     if ((flags & TCP_ACK) !== 0) peer.acknowledge(segment.ack, ts);
 
     if ((flags & TCP_FIN) !== 0) {
+      // NOTE: the second FIN closes the flow at once, so a retransmission that fills a hole
+      // after both FINs arrives too late: the hole is already a gap.
       stream.setFin(seqAdd(dataSeq, length));
       if (peer.finSeen && !state.failed) {
         this.closeFlow(state, 'fin', ts);
@@ -335,7 +337,7 @@ export class FlowTable {
 
   /**
    * Flushes both directions, calls onClose and frees the flow's memory. Flows closed by FIN or
-   * RST stay in the table, marked closed, to absorb their late segments; others are forgotten.
+   * RST stay in the table, marked closed, to absorb their late segments; others are removed.
    */
   private closeFlow(state: FlowState, reason: CloseReason, ts: number): void {
     if (state.closed) return;
@@ -347,7 +349,7 @@ export class FlowTable {
     if (reason === 'timeout') this.stats.timedOutFlows++;
 
     if (reason === 'fin' || reason === 'rst') this.closedFlows.append(state);
-    else this.forget(state);
+    else this.removeFlow(state);
   }
 
   /** Drops a flow whose handler threw, keeping it as closed so its later segments are ignored. */
@@ -359,7 +361,7 @@ export class FlowTable {
   }
 
   /** Removes a flow from the table altogether. */
-  private forget(state: FlowState): void {
+  private removeFlow(state: FlowState): void {
     this.index.remove(state.sides[0]);
     this.index.remove(state.sides[1]);
     state.list?.remove(state);
@@ -369,7 +371,7 @@ export class FlowTable {
     }
   }
 
-  /** Closes flows idle for longer than idleTimeout and forgets closed flows as old. */
+  /** Closes flows idle for longer than idleTimeout and removes closed flows as old. */
   private sweep(now: number): void {
     const deadline = now - this.limits.idleTimeout;
     for (let state = this.openFlows.head; state !== null; state = this.openFlows.head) {
@@ -379,7 +381,7 @@ export class FlowTable {
     }
     for (let state = this.closedFlows.head; state !== null; state = this.closedFlows.head) {
       if (state.flow.lastTs >= deadline) break;
-      this.forget(state);
+      this.removeFlow(state);
     }
   }
 

@@ -53,10 +53,10 @@ interface PendingSegment {
  * it fills or is declared a gap.
  *
  * Overlaps follow the "first" policy: bytes seen first win, whether delivered or buffered. A later
- * copy of the same range is counted as a retransmission and compared with the first copy where
- * that copy is still at hand: buffered bytes always, delivered bytes only for the last
- * RECENT_SEGMENTS segments, and only while the ring shared by all flows still contains them.
- * A difference is reported as the anomaly "retransmission_inconsistency".
+ * copy of the same range is counted as a retransmission. It is compared with the first copy while
+ * that copy is at hand. Buffered bytes always are, and delivered bytes are for the last
+ * RECENT_SEGMENTS segments while the ring shared by all flows still contains them. A difference
+ * is reported as the anomaly "retransmission_inconsistency".
  */
 export class TcpStream {
   /** False until the SYN or the first data segment sets the sequence numbers. */
@@ -117,6 +117,8 @@ export class TcpStream {
   addSegment(seq: number, payload: Buffer, length: number, ts: number): void {
     if (length < payload.length) length = payload.length;
     if (length === 0) return;
+    // NOTE: mid-stream, the first data segment seen sets the start. When it was reordered, the
+    // earlier bytes that arrive after it count as retransmitted data and are dropped.
     if (!this.initialized) this.startAt(seq);
 
     let offset = seqOffset(seq, this.nextSeq);

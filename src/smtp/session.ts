@@ -196,6 +196,10 @@ export class SmtpSession implements StreamHandler {
   onData(direction: Direction, data: Buffer, ts: number): void {
     if (this.closed) return;
     this.now = ts;
+    // A packet from the server (its SYN-ACK) shows that the capture has the server side, so
+    // commands sent before the greeting wait for their replies instead of being settled as
+    // client-only.
+    if (!this.serverSeen && this.flow.packets[1] > 0) this.serverSeen = true;
     if (direction === 1) {
       this.serverSeen = true;
       if (!this.serverIgnored) this.processServer(data, ts);

@@ -128,7 +128,10 @@ describe('SmtpSession BDAT', () => {
       assert.equal(tx.lastReply?.code, 521);
       assert.equal(tx.lastReply?.text, '5.5.4 Syntax: BDAT count [LAST]');
       assert.equal(tx.status, 'incomplete');
-      assert.equal(tx.bodyKind, undefined);
+      // The client tried to send the body with BDAT, although no chunk was read.
+      assert.equal(tx.bodyKind, 'bdat');
+      assert.equal(tx.bodyBytes, 0);
+      assert.equal(tx.bdatChunks, 0);
       assert.deepEqual(anomalyNames(tx.anomalies), [name]);
       assert.equal(recorder.session0.commands, 5);
     });

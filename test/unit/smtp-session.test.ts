@@ -611,3 +611,54 @@ describe('SmtpSession events', () => {
     assert.equal(recorder.tx(0).anomalies[0]?.detail, 'parser broke');
   });
 });
+
+describe('SmtpSession sequence errors', () => {
+  it('reports a refused RCPT before MAIL as a session anomaly', () => {
+    const { recorder } = run([
+      s('220 mx.example.com ESMTP'),
+      c('HELO client.example.com'),
+      s('250 mx.example.com'),
+      c('RCPT TO:<bob@example.com>'),
+      s('503 5.5.1 Error: need MAIL command'),
+      c('MAIL FROM:<alice@example.com>'),
+      s('250 2.1.0 Ok'),
+      c('RCPT TO:<bob@example.com>'),
+      s('250 2.1.5 Ok'),
+      c('QUIT'),
+      s('221 Bye'),
+    ]);
+    assert.equal(recorder.transactions.length, 1);
+    const tx = recorder.tx(0);
+    assert.equal(tx.depth, 1);
+    assert.equal(tx.mailFrom, 'alice@example.com');
+    assert.deepEqual(tx.recipients.map((r) => r.address), ['bob@example.com']);
+    assert.deepEqual(anomalyNames(recorder.session0.anomalies), ['smtp_missing_mail_from', 'smtp_command_out_of_sequence']);
+    assert.equal(recorder.session0.transactions, 1);
+  });
+
+  it('keeps an unanswered RCPT before MAIL as a transaction', () => {
+    // Without replies the MAIL FROM may have been sent before the capture started.
+    const { recorder } = run([c('RCPT TO:<bob@example.com>', 'DATA', 'Subject: x', '', 'body', '.', 'QUIT')], {
+      flow: { midstream: true },
+    });
+    assert.equal(recorder.transactions.length, 1);
+    assert.equal(recorder.tx(0).mailFrom, undefined);
+    assert.equal(recorder.bodyText(1), 'Subject: x\r\n\r\nbody\r\n');
+  });
+
+  it('pairs replies with commands sent before the greeting', () => {
+    // The server's SYN-ACK was seen, so the session waits for the replies to come.
+    const { recorder } = run(
+      [
+        c('EHLO client.example.com', 'MAIL FROM:<a@example.com>', 'RCPT TO:<b@example.com>', 'DATA', 'Subject: x', '', 'hi', '.'),
+        s('220 mx.example.com ESMTP', '250 mx.example.com', '250 2.1.0 Ok', '250 2.1.5 Ok', '354 go ahead', '250 2.0.0 queued as 4AB12'),
+      ],
+      { flow: { packets: [1, 1] } },
+    );
+    const tx = recorder.tx(0);
+    assert.equal(tx.mailReply?.code, 250);
+    assert.equal(tx.recipients[0]?.accepted, true);
+    assert.equal(tx.status, 'completed');
+    assert.equal(tx.queueId, '4AB12');
+  });
+});

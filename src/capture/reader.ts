@@ -362,9 +362,11 @@ export async function readCaptureStream(
 
     let chunk: Buffer | null = head.length > 0 ? head : null;
     let bytesSinceYield = 0;
+    // A stats object shared across files keeps counting from where the previous file left it.
+    const inputBytesBefore = stats.inputBytes;
     while (chunk !== null) {
       splitter.feed(chunk);
-      stats.inputBytes = splitter.offset;
+      stats.inputBytes = inputBytesBefore + splitter.offset;
       if (onProgress) onProgress(raw.bytesRead, totalBytes);
       bytesSinceYield += chunk.length;
       if (bytesSinceYield >= YIELD_INTERVAL_BYTES) {

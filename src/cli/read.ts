@@ -4,6 +4,7 @@ import { SingleBar } from 'cli-progress';
 import { createCaptureStats, readCapture } from '../capture/index.js';
 import { CaptureError, type CaptureStats } from '../capture/types.js';
 import type { EcsEvent } from '../events/ecs.js';
+import { escapeJsonForTerminal } from '../events/sanitize.js';
 import { Pipeline } from '../pipeline.js';
 import { DEFAULT_SMTP_PORTS, IMPLICIT_TLS_PORTS } from '../smtp/index.js';
 import { formatBytes, formatCount, tableHeader, tableRow } from './format.js';
@@ -106,7 +107,7 @@ export async function runRead(argv: string[]): Promise<number> {
     implicitTlsPorts: tlsPorts,
     parseMessages: !values['no-mime'],
     onEvent: (event: EcsEvent) => {
-      out.write((format === 'table' ? tableRow(event) : JSON.stringify(event)) + '\n');
+      out.write((format === 'table' ? tableRow(event) : escapeJsonForTerminal(JSON.stringify(event))) + '\n');
     },
   });
 

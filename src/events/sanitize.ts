@@ -21,3 +21,16 @@ export function sanitizeForTerminal(text: string, maxLength = Infinity): string 
   if (safe.length <= maxLength) return safe;
   return safe.slice(0, Math.max(0, maxLength - 1)) + '\u2026';
 }
+
+/**
+ * Characters that JSON.stringify leaves as they are but a terminal acts on: DEL, the C1 controls
+ * (0x9b starts a control sequence on some terminals), the line and paragraph separators and the
+ * bidirectional controls. They can only occur inside JSON strings, so escaping them keeps the
+ * document valid and JSON.parse returns the same value.
+ */
+const JSON_UNSAFE = /[\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** Returns JSON text with the characters above written as \u escapes; C0 controls are already escaped. */
+export function escapeJsonForTerminal(json: string): string {
+  return json.replace(JSON_UNSAFE, (ch) => '\\u' + ch.charCodeAt(0).toString(16).padStart(4, '0'));
+}

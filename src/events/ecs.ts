@@ -178,6 +178,10 @@ export function transactionEvent(
   if (Object.keys(tx.mailParams).length > 0) smtp.mail_params = tx.mailParams;
   if (tx.mailReply) smtp.mail_reply = replyText(tx.mailReply);
   smtp.rcpt_to = tx.recipients.map((r) => r.address);
+  // RCPT parameters (DSN's NOTIFY and ORCPT) in the order of rcpt_to, {} for a recipient without any.
+  if (tx.recipients.some((r) => Object.keys(r.params).length > 0)) {
+    smtp.rcpt_params = tx.recipients.map((r) => r.params);
+  }
   const rejected = tx.recipients.filter((r) => r.accepted === false);
   if (rejected.length > 0) {
     smtp.rejected_rcpt = rejected.map((r) => ({ address: r.address, reply: replyText(r.reply) }));

@@ -3,7 +3,7 @@ import type { MailAddress, MessageInfo } from './types.js';
 import { parseAddressList } from './addresses.js';
 import { decodeEncodedWords } from './encoded-words.js';
 
-/** One raw header field as mailsplit's Headers class lists it: a lower-case key and the line. */
+/** One raw header field as mailsplit's Headers.getList() lists it: lower-case key and line. */
 export interface RawHeaderLine {
   key: string;
   /** The whole field, name included, folding line breaks kept, one char per byte (latin1). */
@@ -60,16 +60,22 @@ export function decodeHeaderValue(line: string): string {
 /**
  * Extracts the message-level fields from the root header block. Single-instance fields take
  * their first occurrence. Repeated From, To and Cc fields are joined with ", " so that no
- * address is lost when a sender repeats a field.
+ * address is lost when a sender repeats a field. Received fields are counted, unless the
+ * caller counted them already and passes receivedCount.
  */
-export function readMessageHeaders(lines: readonly RawHeaderLine[]): MessageHeaders {
+export function readMessageHeaders(
+  lines: readonly RawHeaderLine[],
+  receivedCount?: number,
+): MessageHeaders {
   const first = new Map<string, string>();
   const repeated: Record<'from' | 'to' | 'cc', string[]> = { from: [], to: [], cc: [] };
-  let received = 0;
+  let received = receivedCount ?? 0;
 
   for (const { key, line } of lines) {
     if (key === 'received') {
-      received++;
+      if (receivedCount === undefined) {
+        received++;
+      }
       continue;
     }
     if (key === 'from' || key === 'to' || key === 'cc') {

@@ -1,13 +1,17 @@
 import mailsplit from '@zone-eu/mailsplit';
 import type { BodySink } from '../smtp/types.js';
 import type { MailLimits, MessageInfo, MimePart } from './types.js';
+import { HeaderBlock } from './header-block.js';
 import { readMessageHeaders, type MessageHeaders } from './headers.js';
 import { describePart } from './part-headers.js';
 import { isKnownTransferEncoding, LeafBody } from './part-body.js';
 
-export const DEFAULT_MAIL_LIMITS: MailLimits = {
-  // Postfix's default header_size_limit (102400 bytes) for a whole header block.
+export const DEFAULT_MAIL_LIMITS: Required<MailLimits> = {
+  // Postfix's default header_size_limit (102400 bytes), which applies to one logical header.
   maxHeaderBytes: 102_400,
+  // An anomaly threshold chosen well above real mail, where fields number in the tens and
+  // sendmail bounces a message with more than 25 Received fields (MaxHopCount default).
+  maxHeaderFields: 1000,
   // mailsplit's own default cap on MIME nodes (maxChildNodes).
   maxParts: 1000,
   // Real mail rarely nests beyond 5 levels; deeper trees are a parser-evasion pattern.
@@ -62,13 +66,14 @@ type BoundaryMatch = { index: number; close: boolean };
 /**
  * Streams one message body and extracts its headers and MIME tree (a BodySink of the SMTP
  * stage). The body is split into lines synchronously in write(), so memory stays bounded
- * whatever the producer does. The parser keeps one header block of at most maxHeaderBytes, a
- * delimiter candidate line of at most the longest boundary plus 1006 bytes, and the state of
- * the open parts. Each
- * header block is parsed with mailsplit's MimeNode and libmime; leaf bodies are decoded with
- * libbase64 or libqp and hashed. Delimiter lines are matched here rather than by mailsplit's
- * Splitter, which queues input and parses it later, so a producer that never yields would make
- * it hold the whole message.
+ * whatever the producer does. Of a header block the parser keeps only the fields it reports,
+ * each cut at maxHeaderBytes (see HeaderBlock), and reads on to the blank line however long
+ * the block is. It also holds one partial line of at most maxHeaderBytes or the longest
+ * boundary plus 1006 bytes, and the state of the open parts. The Content-* fields are parsed
+ * with mailsplit's MimeNode and libmime; leaf bodies are decoded with libbase64 or libqp and
+ * hashed. Delimiter lines are matched here rather than by mailsplit's Splitter, which queues
+ * input and parses it later, so a producer that never yields would make it hold the whole
+ * message.
  *
  * NOTE: message/rfc822 parts are reported as leaves (size and SHA-256 of the enclosed message
  * as sent). Attachments inside a forwarded message are not listed.
@@ -76,7 +81,7 @@ type BoundaryMatch = { index: number; close: boolean };
 export class MessageParser implements BodySink {
   readonly result: Promise<MessageInfo>;
 
-  private readonly limits: MailLimits;
+  private readonly limits: Required<MailLimits>;
   private resolveResult!: (info: MessageInfo) => void;
 
   private mode = Mode.Header;
@@ -94,9 +99,8 @@ export class MessageParser implements BodySink {
   private longestBoundary = 0;
 
   private node: PendingNode = { path: '1', depth: 0, parentSubtype: undefined };
-  private headerLines: Buffer[] = [];
-  private headerBytes = 0;
-  /** Rest of a header line that did not fit maxHeaderBytes is skipped up to its line feed. */
+  private headerBlock: HeaderBlock;
+  /** The rest of a header line longer than headerLineLimit() is skipped up to its line feed. */
   private skippingHeaderLine = false;
 
   private leaf: LeafBody | undefined;
@@ -109,6 +113,7 @@ export class MessageParser implements BodySink {
 
   constructor(limits?: Partial<MailLimits>) {
     this.limits = { ...DEFAULT_MAIL_LIMITS, ...limits };
+    this.headerBlock = this.newHeaderBlock(true);
     this.result = new Promise((resolve) => {
       this.resolveResult = resolve;
     });
@@ -173,13 +178,21 @@ export class MessageParser implements BodySink {
         this.skippingHeaderLine = lineFeed < 0;
         return end;
       }
-      if (!this.holdHeaderBytes(chunk.subarray(0, end))) {
-        this.skippingHeaderLine = lineFeed < 0;
+      const room = this.headerLineLimit() - this.heldLength;
+      if (end <= room) {
+        this.appendHeld(chunk.subarray(0, end));
+        if (lineFeed >= 0) {
+          this.handleHeaderLine(this.takeHeld(), true);
+        }
         return end;
       }
-      if (lineFeed >= 0) {
-        this.handleHeaderLine(this.takeHeld());
+      this.appendHeld(chunk.subarray(0, room));
+      this.handleHeaderLine(this.takeHeld(), false);
+      if (this.mode !== Mode.Header) {
+        // The line started the body: the rest of it is body content.
+        return room;
       }
+      this.skippingHeaderLine = lineFeed < 0;
       return end;
     }
 
@@ -205,12 +218,19 @@ export class MessageParser implements BodySink {
     while (pos < chunk.length && this.mode === Mode.Header) {
       const lineFeed = chunk.indexOf(LF, pos);
       if (lineFeed < 0) {
-        if (!this.holdHeaderBytes(chunk.subarray(pos))) {
-          this.skippingHeaderLine = true;
+        const limit = this.headerLineLimit();
+        if (chunk.length - pos <= limit) {
+          this.appendHeld(chunk.subarray(pos));
+          return chunk.length;
         }
+        this.handleHeaderLine(chunk.subarray(pos, pos + limit), false);
+        if (this.mode !== Mode.Header) {
+          return pos + limit;
+        }
+        this.skippingHeaderLine = true;
         return chunk.length;
       }
-      this.handleHeaderLine(chunk.subarray(pos, lineFeed + 1));
+      this.handleHeaderLine(chunk.subarray(pos, lineFeed + 1), true);
       pos = lineFeed + 1;
     }
     return pos;
@@ -268,8 +288,13 @@ export class MessageParser implements BodySink {
     this.atLineStart = line[line.length - 1] === LF;
   }
 
-  private handleHeaderLine(line: Buffer): void {
-    if (this.stack.length > 0 && line[0] === DASH) {
+  /**
+   * Handles one line of a header block. A line longer than headerLineLimit() arrives as its
+   * first headerLineLimit() bytes with complete false, and the caller skips the rest of it
+   * unless the line turned out to start the body. Such a line is neither blank nor a delimiter.
+   */
+  private handleHeaderLine(line: Buffer, complete: boolean): void {
+    if (complete && this.stack.length > 0 && line[0] === DASH) {
       const match = this.matchBoundary(line);
       if (match !== undefined) {
         // A part that has headers and no body.
@@ -278,27 +303,30 @@ export class MessageParser implements BodySink {
         return;
       }
     }
-    if (isBlankLine(line)) {
+    if (complete && isBlankLine(line)) {
       this.endHeaderBlock();
       this.atLineStart = true;
       return;
     }
-    if (!isHeaderLine(line, this.headerBytes === 0)) {
+    const first = this.headerBlock.fieldCount === 0;
+    if (!isHeaderLine(line, first)) {
       // Python's email package reads such a line as the first body line; so does this parser.
       this.anomalies.add('mime_header_missing_separator');
       this.endHeaderBlock();
       if (this.mode === Mode.Body) {
         this.bodyContent(line, 0, line.length);
-        this.atLineStart = line[line.length - 1] === LF;
+        this.atLineStart = complete && line[line.length - 1] === LF;
       }
       return;
     }
-    if (this.headerBytes + line.length > this.limits.maxHeaderBytes) {
-      this.anomalies.add('mime_header_too_long');
-      return;
+    if (first || (line[0] !== 0x20 && line[0] !== 0x09)) {
+      this.headerBlock.startField(line);
+    } else {
+      this.headerBlock.continueField(line);
     }
-    this.headerLines.push(Buffer.from(line));
-    this.headerBytes += line.length;
+    if (!complete) {
+      this.headerBlock.markFieldCut();
+    }
   }
 
   // ---- body content and the line ending before a delimiter -------------------------------
@@ -411,17 +439,26 @@ export class MessageParser implements BodySink {
 
   private startHeaderBlock(node: PendingNode): void {
     this.node = node;
-    this.headerLines = [];
-    this.headerBytes = 0;
+    this.headerBlock = this.newHeaderBlock(node.depth === 0);
     this.mode = Mode.Header;
     this.atLineStart = true;
   }
 
-  /** Parses the collected header block, records the part and gets ready for its body. */
+  private newHeaderBlock(root: boolean): HeaderBlock {
+    const { maxHeaderBytes, maxHeaderFields } = this.limits;
+    return new HeaderBlock({ maxFieldBytes: maxHeaderBytes, maxFields: maxHeaderFields }, root);
+  }
+
+  /** Parses the collected header fields, records the part and gets ready for its body. */
   private endHeaderBlock(): void {
-    const block = Buffer.concat(this.headerLines, this.headerBytes);
-    this.headerLines = [];
-    this.headerBytes = 0;
+    const block = this.headerBlock;
+    const { lines: headers, partBlock } = block.finish();
+    if (block.fieldTooLong) {
+      this.anomalies.add('mime_header_too_long');
+    }
+    if (block.tooManyFields) {
+      this.anomalies.add('mime_too_many_header_fields');
+    }
     this.mode = Mode.Body;
     this.atLineStart = true;
 
@@ -431,13 +468,13 @@ export class MessageParser implements BodySink {
       return;
     }
 
+    // Only the Content-* fields go to MimeNode, which reads nothing else.
     const mimeNode = new mailsplit.MimeNode(false);
-    mimeNode.addHeaderChunk(block);
+    mimeNode.addHeaderChunk(partBlock);
     mimeNode.parseHeaders();
-    const headers = mimeNode.headers === false ? [] : mimeNode.headers.getList();
 
     if (this.node.depth === 0) {
-      this.messageHeaders = readMessageHeaders(headers);
+      this.messageHeaders = readMessageHeaders(headers, block.receivedCount);
     }
 
     const { part, boundary, multipart } = describePart(mimeNode, headers, this.node);
@@ -484,15 +521,12 @@ export class MessageParser implements BodySink {
     return this.longestBoundary + MAX_DELIMITER_PADDING + 8;
   }
 
-  /** Holds part of a header line; returns false (and drops the line) when it breaks the limit. */
-  private holdHeaderBytes(bytes: Buffer): boolean {
-    if (this.headerBytes + this.heldLength + bytes.length > this.limits.maxHeaderBytes) {
-      this.anomalies.add('mime_header_too_long');
-      this.heldLength = 0;
-      return false;
-    }
-    this.appendHeld(bytes);
-    return true;
+  /**
+   * Bytes of a header line held before it is handled in part: enough for a whole kept field
+   * and for any delimiter line.
+   */
+  private headerLineLimit(): number {
+    return Math.max(this.limits.maxHeaderBytes, this.maxCandidateLength());
   }
 
   private appendHeld(bytes: Buffer): void {
@@ -523,7 +557,7 @@ export class MessageParser implements BodySink {
       // The last line had no line ending.
       const line = this.takeHeld();
       if (this.mode === Mode.Header) {
-        this.handleHeaderLine(line);
+        this.handleHeaderLine(line, true);
       } else {
         this.handleCandidateLine(line);
       }
@@ -544,7 +578,7 @@ export class MessageParser implements BodySink {
     this.anomalies.add(anomaly);
     this.mode = Mode.Ignore;
     this.heldLength = 0;
-    this.headerLines = [];
+    this.headerBlock = this.newHeaderBlock(false);
     this.stack.length = 0;
     this.finishLeaf();
   }

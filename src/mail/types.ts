@@ -49,13 +49,26 @@ export interface MessageInfo {
   size: number;
   parts: MimePart[];
   attachments: MimePart[];
-  /** Parse problems: "mime_header_too_long", "mime_too_many_parts", "message_truncated", ... */
+  /**
+   * Parse problems: "mime_header_too_long", "mime_too_many_header_fields",
+   * "mime_too_many_parts", "message_truncated", ...
+   */
   anomalies: string[];
 }
 
 export interface MailLimits {
-  /** Header block larger than this is cut and flagged. */
+  /**
+   * Bytes kept of one logical (unfolded) header field, line endings included. A longer field is
+   * cut and flagged "mime_header_too_long", and the fields after it are still read. Repeated
+   * From, To and Cc fields are kept whole while together they fit this limit.
+   */
   maxHeaderBytes: number;
+  /**
+   * Fields in one header block beyond this count are flagged "mime_too_many_header_fields".
+   * They are still read, so a From field after padding is still found. Memory does not depend
+   * on it: only the fields MessageInfo reports are kept.
+   */
+  maxHeaderFields?: number;
   /** MIME parts beyond this count are not analysed. */
   maxParts: number;
   /** MIME nesting depth beyond this is not analysed. */

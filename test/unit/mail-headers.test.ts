@@ -95,6 +95,12 @@ test('message header fields and counts', () => {
   assert.equal('subject' in headers, false);
 });
 
+test('Received count given by the caller', () => {
+  const block = 'Received: from a by b\r\nTo: a@example.com';
+  assert.equal(readMessageHeaders(rawLines(block)).headers.received, 1);
+  assert.equal(readMessageHeaders(rawLines(block), 600).headers.received, 600);
+});
+
 test('X-Mailer takes precedence over User-Agent', () => {
   const block = 'User-Agent: agent/1\r\nX-Mailer: Microsoft Outlook 16.0';
   assert.equal(readMessageHeaders(rawLines(block)).headers.userAgent, 'Microsoft Outlook 16.0');

@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { MessageParser, type MessageInfo } from '../../src/mail/index.js';
 
 const CAPTURES = new URL('../../../shared/captures/', import.meta.url);
@@ -193,7 +195,7 @@ test('truncated message is flagged', async () => {
   assert.ok(info.attachments[0].size < ATTACHMENT.length);
 });
 
-test('header block over the limit', async () => {
+test('field over the limit is cut, later fields kept', async () => {
   const message = crlf([
     'Subject: kept',
     `X-Filler: ${'x'.repeat(5000)}`,
@@ -204,7 +206,128 @@ test('header block over the limit', async () => {
   const info = await parse(message, { maxHeaderBytes: 1024 });
   assert.ok(info.anomalies.includes('mime_header_too_long'));
   assert.equal(info.headers.subject, 'kept');
+  assert.equal(info.headers.from, 'late@example.com');
   assert.equal(info.parts[0].sha256, sha256('body'));
+});
+
+test('long subject is cut at maxHeaderBytes', async () => {
+  // "Subject: " takes 9 of the 1024 bytes, so 1015 bytes of the value remain.
+  const message = crlf([`Subject: ${'s'.repeat(3000)}`, 'Date: Mon, 1 Jan 2024 00:00:00 +0000', '', 'body']);
+  const info = await parse(message, { maxHeaderBytes: 1024 });
+  assert.ok(info.anomalies.includes('mime_header_too_long'));
+  assert.equal(info.headers.subject, 's'.repeat(1015));
+  assert.equal(info.headers.date, 'Mon, 1 Jan 2024 00:00:00 +0000');
+});
+
+test('long subject cut the same in small writes', async () => {
+  const message = Buffer.from(crlf([`Subject: ${'s'.repeat(3000)}`, 'From: a@example.com', '', 'body']));
+  for (const step of [1, 7, 1000]) {
+    const parser = new MessageParser({ maxHeaderBytes: 1024 });
+    for (let i = 0; i < message.length; i += step) {
+      parser.write(message.subarray(i, i + step));
+    }
+    parser.end(true);
+    const info = await parser.result;
+    assert.equal(info.headers.subject, 's'.repeat(1015), `step ${step}`);
+    assert.equal(info.headers.from, 'a@example.com', `step ${step}`);
+    assert.equal(info.parts[0].sha256, sha256('body'), `step ${step}`);
+  }
+});
+
+test('repeated To fields kept up to the limit', async () => {
+  // Each "To: rNN@example.com\r\n" field is 21 bytes: 10 fit into 210 bytes, the rest do not.
+  const lines = [];
+  for (let i = 10; i < 30; i++) {
+    lines.push(`To: r${i}@example.com`);
+  }
+  const info = await parse(crlf([...lines, 'From: a@example.com', '', 'body']), { maxHeaderBytes: 210 });
+  assert.equal(info.to.length, 10);
+  assert.equal(info.to[9].address, 'r19@example.com');
+  assert.ok(info.anomalies.includes('mime_header_too_long'));
+  assert.equal(info.headers.from, 'a@example.com');
+});
+
+test('overlong line without a colon starts the body', async () => {
+  // Python's email package also reads a line that is no header field as the first body line.
+  const line = 'y'.repeat(5000);
+  const message = Buffer.from(crlf(['From: a@example.com', line, 'more']));
+  for (const step of [1, 999, message.length]) {
+    const parser = new MessageParser({ maxHeaderBytes: 1024 });
+    for (let i = 0; i < message.length; i += step) {
+      parser.write(message.subarray(i, i + step));
+    }
+    parser.end(true);
+    const info = await parser.result;
+    assert.ok(info.anomalies.includes('mime_header_missing_separator'), `step ${step}`);
+    assert.equal(info.headers.from, 'a@example.com', `step ${step}`);
+    assert.equal(info.parts[0].sha256, sha256(`${line}\r\nmore`), `step ${step}`);
+  }
+});
+
+test('first occurrence of a single field wins', async () => {
+  const message = crlf([
+    'Subject: first',
+    'Content-Type: text/html; charset=utf-8',
+    'Subject: second',
+    'Content-Type: text/plain',
+    '',
+    'body',
+  ]);
+  const info = await parse(message);
+  assert.equal(info.headers.subject, 'first');
+  assert.equal(info.parts[0].contentType, 'text/html');
+  assert.equal(info.parts[0].charset, 'utf-8');
+});
+
+test('field count over maxHeaderFields is flagged', async () => {
+  const fields = ['X-A: 1', 'X-B: 2', 'From: a@example.com'];
+  const atLimit = await parse(crlf([...fields, '', 'body']), { maxHeaderFields: 3 });
+  assert.equal(atLimit.anomalies.includes('mime_too_many_header_fields'), false);
+  const overLimit = await parse(crlf(['X-C: 3', ...fields, '', 'body']), { maxHeaderFields: 3 });
+  assert.ok(overLimit.anomalies.includes('mime_too_many_header_fields'));
+  assert.equal(overLimit.headers.from, 'a@example.com');
+});
+
+test('From after 1 MB of junk fields', async () => {
+  const junk = [];
+  for (let i = 0; junk.length * 64 < 1 << 20; i++) {
+    // 64 bytes with the CRLF.
+    junk.push(`X-Junk-${String(i).padStart(6, '0')}: ${'j'.repeat(47)}`);
+  }
+  const message = crlf([...junk, 'From: Hidden <hidden@example.com>', 'Subject: found', '', 'body']);
+  assert.ok(message.length > 1 << 20);
+  const info = await parse(message);
+  assert.deepEqual(info.from, [{ name: 'Hidden', address: 'hidden@example.com' }]);
+  assert.equal(info.headers.subject, 'found');
+  assert.ok(info.anomalies.includes('mime_too_many_header_fields'));
+  assert.equal(info.anomalies.includes('mime_header_too_long'), false);
+});
+
+test('From after one 1 MB folded field', async () => {
+  const folded = ['X-Junk: start'];
+  for (let i = 0; i < 1 << 15; i++) {
+    folded.push(` ${'j'.repeat(30)}`);
+  }
+  const message = crlf([...folded, 'From: hidden@example.com', '', 'body']);
+  assert.ok(message.length > 1 << 20);
+  const info = await parse(message);
+  assert.equal(info.headers.from, 'hidden@example.com');
+  assert.ok(info.anomalies.includes('mime_header_too_long'));
+});
+
+test('From after one 1 MB line', async () => {
+  const message = Buffer.from(crlf([`X-Junk: ${'j'.repeat(1 << 20)}`, 'From: hidden@example.com', '', 'body']));
+  for (const step of [1500, message.length]) {
+    const parser = new MessageParser();
+    for (let i = 0; i < message.length; i += step) {
+      parser.write(message.subarray(i, i + step));
+    }
+    parser.end(true);
+    const info = await parser.result;
+    assert.equal(info.headers.from, 'hidden@example.com', `step ${step}`);
+    assert.ok(info.anomalies.includes('mime_header_too_long'), `step ${step}`);
+    assert.equal(info.parts[0].sha256, sha256('body'), `step ${step}`);
+  }
 });
 
 test('Zeek capture with a 400 KB folded header', async () => {
@@ -214,6 +337,10 @@ test('Zeek capture with a 400 KB folded header', async () => {
   const info = await parse(body);
   assert.ok(info.anomalies.includes('mime_header_too_long'));
   assert.deepEqual(info.from, [{ address: 'exploit@attacker.evil' }]);
+  // The field is "Subject: CVE-CANDIDATE\r\n" (24 bytes), then " x\r\n" lines of 4 bytes:
+  // 25594 of them fill the 102400 bytes exactly.
+  assert.equal(info.headers.subject, `CVE-CANDIDATE${' x'.repeat(25594)}`);
+  assert.equal(info.parts[0].sha256, sha256('This is the body.\r\n'));
 });
 
 test('parts beyond maxParts are not analysed', async () => {
@@ -425,4 +552,106 @@ test('Zeek message/rfc822 attachment is one leaf', async () => {
   assert.equal(info.attachments[0].filename, 'test.msg');
   assert.equal(info.attachments[0].size, enclosed.length);
   assert.equal(info.attachments[0].sha256, sha256(enclosed));
+});
+
+test('Zeek capture with 1800 header fields', async () => {
+  // 600 Received, 600 To and 600 CC fields come before From, Subject, Date and Message-ID.
+  const body = smtpBodyFromCapture('zeek/smtp-many-addresses.pcap');
+  assert.equal(body.length, 116178);
+  const info = await parse(body);
+
+  // Values from tshark's follow stream of the capture.
+  assert.equal(info.headers.from, 'itzltrab@kmzcztrw.kkk.com');
+  assert.equal(info.headers.subject, 'Test message');
+  assert.equal(info.headers.date, 'Sat, 11 Jul 2026 20:24:25 +0000');
+  assert.equal(info.headers.messageId, '<mcdwvcmqbchnpflp@vqpccynz.udj.com>');
+  assert.equal(info.headers.received, 600);
+  assert.ok(info.anomalies.includes('mime_too_many_header_fields'));
+  assert.equal(info.anomalies.includes('mime_header_too_long'), false);
+
+  // The corpus lists the value of each To and Cc field, as Wireshark's IMF dissector reads them.
+  const corpus = JSON.parse(readFileSync(new URL('zeek/expected.json', CAPTURES), 'utf8')) as {
+    file: string;
+    derived: { transactions: { message: { to: string[]; cc: string[] } }[] }[];
+  }[];
+  const expected = corpus.find((entry) => entry.file === 'smtp-many-addresses.pcap')!.derived[0].transactions[0]
+    .message;
+  assert.equal(expected.to.length, 600);
+  assert.deepEqual(
+    info.to.map((a) => a.address),
+    expected.to,
+  );
+  assert.deepEqual(
+    info.cc.map((a) => a.address),
+    expected.cc,
+  );
+  assert.equal(info.headers.to, expected.to.join(', '));
+});
+
+test('many header fields in small writes', async () => {
+  const body = smtpBodyFromCapture('zeek/smtp-many-addresses.pcap');
+  const whole = await parse(body);
+  for (const step of [1, 13, 1460]) {
+    assert.deepEqual(await parseInSteps(body, step), whole, `step ${step}`);
+  }
+});
+
+/** Returns V8 heap plus Buffer memory after a full garbage collection. */
+function memoryInUse(): number {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  gc();
+  const usage = process.memoryUsage();
+  return usage.heapUsed + usage.arrayBuffers;
+}
+
+test('50 MB header block keeps memory bounded', async () => {
+  // One 64 KB chunk of fields, written again and again: kept From, To and Subject fields, a
+  // folded junk field and plain junk fields, and never the blank line that ends the block.
+  const fields: string[] = [];
+  for (let i = 0; fields.join('\r\n').length < 64 * 1024; i++) {
+    fields.push(`To: r${i}@example.com`, `From: f${i}@example.com`, `Subject: s${i}`);
+    fields.push(`X-Junk-${i}: ${'j'.repeat(100)}`, ' folded continuation');
+  }
+  const chunk = Buffer.from(`${fields.join('\r\n')}\r\n`);
+  const parser = new MessageParser();
+  const before = memoryInUse();
+  let peak = 0;
+  for (let written = 0; written < 50 * 1024 * 1024; written += chunk.length) {
+    parser.write(chunk);
+    if (written % (5 * 1024 * 1024) < chunk.length) {
+      peak = Math.max(peak, memoryInUse() - before);
+    }
+  }
+  peak = Math.max(peak, memoryInUse() - before);
+  // Kept fields are at most 13 x 100 KB; the rest is slack for the runtime.
+  assert.ok(peak < 8 * 1024 * 1024, `memory grew by ${peak} bytes`);
+
+  parser.write(Buffer.from('\r\nbody'));
+  parser.end(true);
+  const info = await parser.result;
+  assert.equal(info.headers.subject, 's0');
+  assert.equal(info.from[0].address, 'f0@example.com');
+  assert.ok(info.to.length > 1000);
+  assert.ok(info.anomalies.includes('mime_too_many_header_fields'));
+  assert.ok(info.anomalies.includes('mime_header_too_long'));
+  assert.equal(info.parts[0].sha256, sha256('body'));
+});
+
+test('50 MB header line keeps memory bounded', async () => {
+  const chunk = Buffer.alloc(64 * 1024, 'j');
+  const parser = new MessageParser();
+  parser.write(Buffer.from('From: a@example.com\r\nX-Junk: '));
+  const before = memoryInUse();
+  for (let written = 0; written < 50 * 1024 * 1024; written += chunk.length) {
+    parser.write(chunk);
+  }
+  const growth = memoryInUse() - before;
+  assert.ok(growth < 4 * 1024 * 1024, `memory grew by ${growth} bytes`);
+  parser.write(Buffer.from('\r\n\r\nbody'));
+  parser.end(true);
+  const info = await parser.result;
+  assert.equal(info.headers.from, 'a@example.com');
+  assert.ok(info.anomalies.includes('mime_header_too_long'));
+  assert.equal(info.parts[0].sha256, sha256('body'));
 });

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { ConfigError } from '../config/load.js';
 import { READ_HELP, runRead } from './read.js';
 import { UsageError } from './usage.js';
 
@@ -38,6 +39,11 @@ main(process.argv.slice(2)).then(
     process.exitCode = status;
   },
   (error: unknown) => {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`mailtap: invalid configuration:\n${error.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
     if (error instanceof UsageError || String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`mailtap: ${(error as Error).message}\nRun "mailtap --help" for usage.\n`);
       process.exitCode = 2;

@@ -3,10 +3,11 @@ import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
 import { createCaptureStats, readCapture } from '../capture/index.js';
 import { CaptureError, type CaptureStats } from '../capture/types.js';
+import { defaultConfig, loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
 import type { EcsEvent } from '../events/ecs.js';
 import { escapeJsonForTerminal } from '../events/sanitize.js';
 import { Pipeline } from '../pipeline.js';
-import { DEFAULT_SMTP_PORTS, IMPLICIT_TLS_PORTS } from '../smtp/index.js';
 import { formatBytes, formatCount, tableHeader, tableRow } from './format.js';
 import { UsageError, parsePortList } from './usage.js';
 
@@ -17,15 +18,18 @@ SMTP transaction, and one per session without a transaction (for example after S
 
 Options:
   --format json|table   json: one ECS document per line (default); table: a row per record
-  --ports LIST          more SMTP ports to parse, comma-separated (always: ${DEFAULT_SMTP_PORTS.join(', ')})
-  --tls-ports LIST      ports whose sessions start with TLS (default: ${IMPLICIT_TLS_PORTS.join(', ')})
+  --config FILE         YAML configuration (see appliance/mailtap.yaml); without it, the defaults
+  --ports LIST          more SMTP ports to parse, comma-separated, besides smtp.ports of the
+                        configuration (default 25, 587, 2525)
+  --tls-ports LIST      ports whose sessions start with TLS, replacing smtp.implicit_tls_ports
+                        (default 465)
   --no-mime             skip header and MIME parsing of message bodies
   --no-progress         no progress bar, even on a terminal
   -q, --quiet           no summary on stderr
   -h, --help            this help
 
 Exit status: 0 when every file was read to its end, 1 when a file could not be read
-(the records before the bad spot are still printed), 2 for a usage error.`;
+(the records before the bad spot are still printed), 2 for a usage or configuration error.`;
 
 /** Throughput and volume figures for the summary on stderr. */
 interface RunTotals {
@@ -80,6 +84,7 @@ export async function runRead(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       format: { type: 'string', default: 'json' },
+      config: { type: 'string' },
       ports: { type: 'string' },
       'tls-ports': { type: 'string' },
       'no-mime': { type: 'boolean', default: false },
@@ -97,8 +102,11 @@ export async function runRead(argv: string[]): Promise<number> {
   if (format !== 'json' && format !== 'table') {
     throw new UsageError(`invalid --format "${format}": expected json or table`);
   }
-  const smtpPorts = [...DEFAULT_SMTP_PORTS, ...parsePortList(values.ports, '--ports')];
-  const tlsPorts = values['tls-ports'] !== undefined ? parsePortList(values['tls-ports'], '--tls-ports') : [...IMPLICIT_TLS_PORTS];
+  const config: Config = values.config !== undefined ? loadConfig(values.config) : defaultConfig();
+  const smtpPorts = [...config.smtp.ports, ...parsePortList(values.ports, '--ports')];
+  const tlsPorts =
+    values['tls-ports'] !== undefined ? parsePortList(values['tls-ports'], '--tls-ports') : config.smtp.implicit_tls_ports;
+  const limits = config.limits;
 
   const out = process.stdout;
   if (format === 'table') out.write(tableHeader() + '\n');
@@ -106,6 +114,12 @@ export async function runRead(argv: string[]): Promise<number> {
     smtpPorts,
     implicitTlsPorts: tlsPorts,
     parseMessages: !values['no-mime'],
+    flowLimits: {
+      ...(limits.max_flows !== undefined ? { maxFlows: limits.max_flows } : {}),
+      ...(limits.flow_buffer !== undefined ? { maxBufferedPerDirection: limits.flow_buffer } : {}),
+      ...(limits.total_buffer !== undefined ? { maxBufferedTotal: limits.total_buffer } : {}),
+      ...(limits.idle_timeout !== undefined ? { idleTimeout: limits.idle_timeout } : {}),
+    },
     onEvent: (event: EcsEvent) => {
       out.write((format === 'table' ? tableRow(event) : escapeJsonForTerminal(JSON.stringify(event))) + '\n');
     },

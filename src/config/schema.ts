@@ -1,0 +1,161 @@
+import { z } from 'zod';
+import { parseCidr, parseDuration, parseMac, parseSize, type Cidr } from './values.js';
+
+const PORT_MESSAGE = 'expected a port number from 1 to 65535';
+const port = z.number({ message: PORT_MESSAGE }).int(PORT_MESSAGE).min(1, PORT_MESSAGE).max(65535, PORT_MESSAGE);
+
+const cidr = z.string().transform((text, ctx): Cidr => {
+  const parsed = parseCidr(text);
+  if (parsed === undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected an IP address or a CIDR network such as 10.0.0.0/8, got "${text}"` });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+const mac = z.string().transform((text, ctx): string => {
+  const parsed = parseMac(text);
+  if (parsed === undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected a MAC address such as 00:1b:78:12:34:56, got "${text}"` });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+/** Seconds, written as "90s", "15m", "1h", "30d" or "2w", or as a number of seconds. */
+const duration = z.union([z.number().positive(), z.string()]).transform((value, ctx): number => {
+  const seconds = typeof value === 'number' ? value : parseDuration(value);
+  if (seconds === undefined || seconds <= 0) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration such as 90s, 15m, 1h or 30d, got "${value}"` });
+    return z.NEVER;
+  }
+  return seconds;
+});
+
+/** Bytes, written as "512MiB", "10GB" or a number of bytes. */
+const size = z.union([z.number().int().positive(), z.string()]).transform((value, ctx): number => {
+  const bytes = typeof value === 'number' ? value : parseSize(value);
+  if (bytes === undefined || bytes <= 0) {
+    ctx.addIssue({ code: 'custom', message: `expected a size such as 64MiB or 10GB, got "${value}"` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
+export const DEVICE_TYPES = [
+  'printer',
+  'scanner',
+  'camera',
+  'door-access',
+  'server',
+  'workstation',
+  'mail-relay',
+  'appliance',
+  'other',
+] as const;
+export const RULE_NAMES = [
+  'unauthorized_sender',
+  'relay_bypass',
+  'volume_spike',
+  'new_sender',
+  'cleartext_auth',
+  'rejected_recipients',
+  'risky_attachment',
+  'identity_change',
+] as const;
+
+const owner = z.strictObject({
+  name: z.string().min(1),
+  email: z.email().optional(),
+  phone: z.string().optional(),
+});
+
+const device = z.strictObject({
+  label: z.string().min(1),
+  mac: mac.optional(),
+  ip: z.array(cidr).default([]),
+  type: z.enum(DEVICE_TYPES).default('other'),
+  owner: owner.optional(),
+});
+
+const rule = z.strictObject({
+  enabled: z.boolean().default(true),
+  severity: z.enum(SEVERITIES).optional(),
+});
+
+/** An allowed sender: a network, a MAC address, or "label:NAME" of a device below. */
+export type SenderMatch = { kind: 'network'; cidr: Cidr } | { kind: 'mac'; mac: string } | { kind: 'label'; label: string };
+
+const sender = z.string().transform((text, ctx): SenderMatch => {
+  const trimmed = text.trim();
+  if (trimmed.startsWith('label:')) return { kind: 'label', label: trimmed.slice(6).trim() };
+  const macAddress = parseMac(trimmed);
+  if (macAddress !== undefined) return { kind: 'mac', mac: macAddress };
+  const network = parseCidr(trimmed);
+  if (network !== undefined) return { kind: 'network', cidr: network };
+  ctx.addIssue({
+    code: 'custom',
+    message: `expected a CIDR network, a MAC address or "label:NAME", got "${text}"`,
+  });
+  return z.NEVER;
+});
+
+export const configSchema = z
+  .strictObject({
+    sensor: z.strictObject({ name: z.string().min(1).default('mailtap') }).prefault({}),
+    smtp: z
+      .strictObject({
+        ports: z.array(port).default([25, 587, 2525]),
+        implicit_tls_ports: z.array(port).default([465]),
+      })
+      .prefault({}),
+    networks: z
+      .strictObject({
+        internal: z.array(cidr).default(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'].map((t) => parseCidr(t) as Cidr)),
+        relays: z.array(cidr).default([]),
+      })
+      .prefault({}),
+    senders: z.strictObject({ allowed: z.array(sender).default([]) }).prefault({}),
+    devices: z.array(device).default([]),
+    thresholds: z
+      .strictObject({
+        volume_window: duration.default(3600),
+        volume_floor_messages: z.number().int().positive().default(50),
+        volume_floor_recipients: z.number().int().positive().default(200),
+        volume_floor_domains: z.number().int().positive().default(20),
+        volume_factor: z.number().positive().default(4),
+        rejected_recipients: z.number().int().positive().default(10),
+        rejected_window: duration.default(600),
+      })
+      .prefault({}),
+    rules: z.partialRecord(z.enum(RULE_NAMES), rule).default({}),
+    limits: z
+      .strictObject({
+        max_flows: z.number().int().positive().optional(),
+        flow_buffer: size.optional(),
+        total_buffer: size.optional(),
+        idle_timeout: duration.optional(),
+      })
+      .prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    const labels = new Set<string>();
+    config.devices.forEach((entry, index) => {
+      if (labels.has(entry.label)) {
+        ctx.addIssue({ code: 'custom', path: ['devices', index, 'label'], message: `duplicate device label "${entry.label}"` });
+      }
+      labels.add(entry.label);
+    });
+    config.senders.allowed.forEach((match, index) => {
+      if (match.kind === 'label' && !labels.has(match.label)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['senders', 'allowed', index],
+          message: `no device has the label "${match.label}"; add it under devices or fix the name`,
+        });
+      }
+    });
+  });
+
+export type Config = z.output<typeof configSchema>;

@@ -1,0 +1,86 @@
+import type { RULE_NAMES, SEVERITIES } from '../config/schema.js';
+import type { Device, Owner } from '../devices/types.js';
+
+export type RuleName = (typeof RULE_NAMES)[number];
+export type Severity = (typeof SEVERITIES)[number];
+
+export interface RecipientObservation {
+  address: string;
+  /** Reply code to RCPT TO; undefined when no reply was seen. */
+  code?: number;
+}
+
+export interface AttachmentObservation {
+  name?: string;
+  mimeType: string;
+  size: number;
+  sha256?: string;
+}
+
+/** What the detectors see of one SMTP transaction, with the sending device resolved. */
+export interface MailObservation {
+  ts: number;
+  /** event.id of the transaction event, kept as evidence. */
+  eventId: string;
+  device: Device;
+  clientIp: string;
+  serverIp: string;
+  serverPort: number;
+  clientInternal: boolean;
+  serverInternal: boolean;
+  /** The server is one of the configured relays. */
+  serverIsRelay: boolean;
+  helo?: string;
+  mailFrom?: string;
+  recipients: RecipientObservation[];
+  /** The server accepted the message (2xx after the body). */
+  accepted: boolean;
+  tls: boolean;
+  authMechanism?: string;
+  authUser?: string;
+  attachments: AttachmentObservation[];
+}
+
+/** What the detectors see of one SMTP session (also sessions without a transaction). */
+export interface SessionObservation {
+  ts: number;
+  /** event.id of the session ("<flow id>-0"). */
+  eventId: string;
+  device: Device;
+  clientIp: string;
+  serverIp: string;
+  serverPort: number;
+  clientInternal: boolean;
+  serverInternal: boolean;
+  serverIsRelay: boolean;
+  helo?: string;
+  tls: boolean;
+  authMechanism?: string;
+  authUser?: string;
+  authSuccess?: boolean;
+  transactions: number;
+}
+
+/**
+ * One alert, deduplicated per device and rule: later matches update its count, last time and
+ * evidence instead of raising a new alert.
+ */
+export interface Alert {
+  /** Stable id: "<rule>-<device key>", so that a consumer replaces the earlier version. */
+  id: string;
+  rule: RuleName;
+  severity: Severity;
+  /** One line for people, naming the device and what it did. */
+  message: string;
+  device: Device;
+  /** The device's owner from the config, who must act. */
+  owner?: Owner;
+  firstSeen: number;
+  lastSeen: number;
+  /** Matches folded into this alert. */
+  count: number;
+  /** Rule-specific counts and values (messages per window, baseline, domains, user name...). */
+  evidence: Record<string, unknown>;
+  /** event.id of the transactions or sessions behind the alert, newest last; bounded. */
+  eventIds: string[];
+}

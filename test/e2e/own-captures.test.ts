@@ -167,7 +167,10 @@ const OFFICE_TRANSACTIONS: ExpectedTransaction[] = [
   },
 ];
 
-const PRINTER_HEADERS = { fromHeader: 'Brother MFC-L2750DW <scanner@corp.example>', subject: 'Scanned from BRN30055C310031' };
+const PRINTER_HEADERS = {
+  fromHeader: 'Brother MFC-L2750DW <scanner@corp.example>',
+  subject: 'Scanned from BRN30055C310031',
+};
 
 const PRINTER_TRANSACTIONS: ExpectedTransaction[] = [
   {
@@ -352,12 +355,20 @@ describe('captures/office.pcap', () => {
   test('five records: four transactions, one session', () => {
     assert.equal(records.length, 5);
     const actions = records.map((r) => r.event.action).sort();
-    assert.deepEqual(actions, ['smtp-session', 'smtp-transaction', 'smtp-transaction', 'smtp-transaction', 'smtp-transaction']);
+    assert.deepEqual(actions, [
+      'smtp-session',
+      'smtp-transaction',
+      'smtp-transaction',
+      'smtp-transaction',
+      'smtp-transaction',
+    ]);
   });
 
   for (const want of OFFICE_TRANSACTIONS) {
     test(want.label, (t) => {
-      if (typeof want.sha256 !== 'string' && !messageDir) t.diagnostic(`message hash not checked: ${messageSkipReason}`);
+      if (typeof want.sha256 !== 'string' && !messageDir) {
+        t.diagnostic(`message hash not checked: ${messageSkipReason}`);
+      }
       checkTransaction(byClient.get(want.client), want);
     });
   }

@@ -1026,7 +1026,8 @@ export class SmtpSession implements StreamHandler {
     tx.emitted = true;
     if (tx === this.currentTx) this.currentTx = undefined;
     const commands = tx.record.recipients.length > 0 ? 'RCPT' : 'DATA or BDAT';
-    this.info.anomalies.push(...tx.record.anomalies);
+    // The missing MAIL FROM is what the new anomaly reports, so it is not kept twice.
+    this.info.anomalies.push(...tx.record.anomalies.filter((a) => a.name !== 'smtp_missing_mail_from'));
     this.anomaly('smtp_command_out_of_sequence', `${commands} without MAIL FROM, rejected by the server`, 0);
     // Depth counts transactions, so the ones after this one move up.
     this.depth--;

@@ -436,7 +436,7 @@ describe('summary on stderr', () => {
     const listed = result.records.flatMap((r: Fields) => r.mailtap.anomalies ?? []);
     assert.deepEqual(
       listed.map((a: Fields) => a.name),
-      ['smtp_missing_mail_from', 'smtp_command_out_of_sequence'],
+      ['smtp_command_out_of_sequence'],
     );
     assert.equal(counts.anomalies, listed.length, 'anomalies');
   });

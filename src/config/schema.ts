@@ -84,6 +84,16 @@ const rule = z.strictObject({
   severity: z.enum(SEVERITIES).optional(),
 });
 
+/** A SHA-256 digest as 64 hex digits, stored in lower case. */
+const sha256 = z.string().transform((text, ctx): string => {
+  const trimmed = text.trim().toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(trimmed)) {
+    ctx.addIssue({ code: 'custom', message: `expected a SHA-256 digest of 64 hex digits, got "${text}"` });
+    return z.NEVER;
+  }
+  return trimmed;
+});
+
 /** An allowed sender: a network, a MAC address, or "label:NAME" of a device below. */
 export type SenderMatch = { kind: 'network'; cidr: Cidr } | { kind: 'mac'; mac: string } | { kind: 'label'; label: string };
 
@@ -127,9 +137,21 @@ export const configSchema = z
         volume_factor: z.number().positive().default(4),
         rejected_recipients: z.number().int().positive().default(10),
         rejected_window: duration.default(600),
+        alert_update_interval: duration.default(300),
+        alert_reopen_after: duration.default(86400),
+        new_sender_learning: duration.default(86400),
+        identity_window: duration.default(86400),
+        identity_max_ehlo_names: z.number().int().positive().default(3),
       })
       .prefault({}),
     rules: z.partialRecord(z.enum(RULE_NAMES), rule).default({}),
+    detect: z
+      .strictObject({
+        blocked_sha256: z.array(sha256).default([]),
+        max_devices: z.number().int().positive().default(10000),
+        max_alerts: z.number().int().positive().default(10000),
+      })
+      .prefault({}),
     limits: z
       .strictObject({
         max_flows: z.number().int().positive().optional(),

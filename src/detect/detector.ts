@@ -1,0 +1,356 @@
+import type { Config, SenderMatch } from '../config/schema.js';
+import { cidrContains, type Cidr } from '../config/values.js';
+import type { Device } from '../devices/types.js';
+import { AlertBook, type AlertSink } from './alerts.js';
+import { classifyAttachment, type AttachmentRisk } from './attachments.js';
+import { DeviceVolume, type VolumeParams } from './baseline.js';
+import { deviceName, formatDuration } from './describe.js';
+import { IdentityTracker, type IdentityChange } from './identity.js';
+import { LruMap } from './lru.js';
+import { ruleSettings, type RuleSettings } from './rules.js';
+import type { AttachmentObservation, MailObservation, RuleName, SessionObservation } from './types.js';
+
+/**
+ * Mechanisms whose client responses contain a reusable secret that anyone on the path can
+ * decode: the password for PLAIN and LOGIN, a bearer token for XOAUTH2 and OAUTHBEARER.
+ */
+const CLEARTEXT_MECHANISMS = new Set(['PLAIN', 'LOGIN', 'XOAUTH2', 'OAUTHBEARER']);
+
+/** Rejected recipients and risky attachments listed in the evidence of one match. */
+const MAX_EVIDENCE_ITEMS = 10;
+
+const RISK_TEXT: Record<AttachmentRisk, string> = {
+  blocked_sha256: 'an attachment on the SHA-256 block list',
+  executable: 'an executable attachment',
+  double_extension: 'an executable attachment behind a double extension',
+  macro_document: 'a macro-enabled document',
+};
+
+const IDENTITY_TEXT: Record<IdentityChange['kind'], string> = {
+  mac_changed: 'its IP address moved to another MAC',
+  ehlo_changed: 'its IP address changed its EHLO name',
+  too_many_ehlo_names: 'its MAC used too many EHLO names',
+};
+
+/** The timestamps of a device's last N rejected recipients, N being the burst size. */
+class RejectionRing {
+  private readonly times: Float64Array;
+  private next = 0;
+  private filled = 0;
+
+  constructor(size: number) {
+    this.times = new Float64Array(size);
+  }
+
+  /** Adds one rejection; returns true when the last N rejections all fall within window seconds. */
+  add(ts: number, window: number): boolean {
+    this.times[this.next] = ts;
+    this.next = (this.next + 1) % this.times.length;
+    if (this.filled < this.times.length) this.filled++;
+    if (this.filled < this.times.length) return false;
+    // After the write, next points at the oldest of the last N.
+    return ts - (this.times[this.next] as number) <= window;
+  }
+}
+
+interface DeviceState {
+  volume?: DeviceVolume;
+  rejections?: RejectionRing;
+}
+
+export interface DetectorStats {
+  /** Devices with volume or rejection state. */
+  devices: number;
+  alerts: number;
+  /** Client IP addresses and MACs tracked for identity_change. */
+  addresses: number;
+  macs: number;
+  /** Device states and alerts forgotten to stay within detect.max_devices and detect.max_alerts. */
+  evictedDevices: number;
+  evictedAlerts: number;
+  /** Observations ignored because their timestamp was not a finite, non-negative number. */
+  invalidObservations: number;
+}
+
+/**
+ * The detection engine: it applies the rules of RULES to each observation and reports alerts,
+ * deduplicated per rule and device, through the emit callback. Time is the capture time of the
+ * observations; the wall clock is never read.
+ */
+export class Detector {
+  private readonly rules: RuleSettings;
+  private readonly book: AlertBook;
+  private readonly devices: LruMap<string, DeviceState>;
+  private readonly identity: IdentityTracker;
+  private readonly allowed: readonly SenderMatch[];
+  private readonly relays: readonly Cidr[];
+  private readonly blocked: ReadonlySet<string>;
+  private readonly volume: VolumeParams;
+  private readonly thresholds: Config['thresholds'];
+  private firstTs: number | undefined;
+  private invalid = 0;
+
+  constructor(config: Config, emit: AlertSink) {
+    this.rules = ruleSettings(config);
+    this.thresholds = config.thresholds;
+    this.book = new AlertBook(
+      {
+        updateInterval: config.thresholds.alert_update_interval,
+        reopenAfter: config.thresholds.alert_reopen_after,
+        maxAlerts: config.detect.max_alerts,
+        severity: this.rules.severity,
+      },
+      emit,
+    );
+    this.devices = new LruMap(config.detect.max_devices);
+    this.identity = new IdentityTracker({
+      window: config.thresholds.identity_window,
+      maxNames: config.thresholds.identity_max_ehlo_names,
+      maxEntries: config.detect.max_devices,
+    });
+    this.allowed = config.senders.allowed;
+    this.relays = config.networks.relays;
+    this.blocked = new Set(config.detect.blocked_sha256);
+    this.volume = {
+      window: config.thresholds.volume_window,
+      factor: config.thresholds.volume_factor,
+      floors: {
+        messages: config.thresholds.volume_floor_messages,
+        recipients: config.thresholds.volume_floor_recipients,
+        domains: config.thresholds.volume_floor_domains,
+      },
+    };
+  }
+
+  observeTransaction(o: MailObservation): void {
+    if (!this.accept(o.ts)) return;
+    if (!o.clientInternal) return;
+    this.checkIdentity(o);
+    if (o.mailFrom !== undefined) {
+      const clientIsRelay = this.isRelay(o.clientIp);
+      if (!clientIsRelay) {
+        this.checkUnauthorizedSender(o);
+        this.checkNewSender(o);
+      }
+      this.checkVolume(o);
+    }
+    this.checkRejectedRecipients(o);
+    this.checkAttachments(o);
+  }
+
+  observeSession(o: SessionObservation): void {
+    if (!this.accept(o.ts)) return;
+    this.checkCleartextAuth(o);
+    if (!o.clientInternal) return;
+    this.checkIdentity(o);
+    this.checkRelayBypass(o);
+  }
+
+  /** End of input: emit the final state of every alert changed since its last emission. */
+  flush(ts: number): void {
+    if (Number.isFinite(ts)) this.book.sweep(ts);
+    this.book.flush();
+  }
+
+  stats(): DetectorStats {
+    return {
+      devices: this.devices.size,
+      alerts: this.book.size,
+      addresses: this.identity.addresses.size,
+      macs: this.identity.macNames.size,
+      evictedDevices: this.devices.evicted,
+      evictedAlerts: this.book.evicted,
+      invalidObservations: this.invalid,
+    };
+  }
+
+  private accept(ts: number): boolean {
+    if (!Number.isFinite(ts) || ts < 0) {
+      this.invalid++;
+      return false;
+    }
+    this.firstTs ??= ts;
+    this.book.sweep(ts);
+    return true;
+  }
+
+  private enabled(rule: RuleName): boolean {
+    return this.rules.enabled[rule];
+  }
+
+  private isRelay(ip: string): boolean {
+    return this.relays.some((cidr) => cidrContains(cidr, ip));
+  }
+
+  private state(device: Device): DeviceState {
+    let state = this.devices.get(device.key);
+    if (state === undefined) {
+      state = {};
+      this.devices.set(device.key, state);
+    }
+    return state;
+  }
+
+  private record(
+    rule: RuleName,
+    o: MailObservation | SessionObservation,
+    what: string,
+    evidence: Record<string, unknown>,
+    increment = 1,
+  ): void {
+    const message = `${deviceName(o.device, o.clientIp)} ${what}`;
+    this.book.record({ rule, device: o.device, ts: o.ts, eventId: o.eventId, message, evidence, increment });
+  }
+
+  private checkUnauthorizedSender(o: MailObservation): void {
+    // Without a list of senders every device would match, so the rule needs one.
+    if (!this.enabled('unauthorized_sender') || this.allowed.length === 0) return;
+    const device = o.device;
+    const allowed = this.allowed.some((match) => {
+      if (match.kind === 'network') return cidrContains(match.cidr, o.clientIp);
+      if (match.kind === 'mac') return device.mac !== undefined && !device.isRouter && match.mac === device.mac;
+      return device.label !== undefined && match.label === device.label;
+    });
+    if (allowed) return;
+    this.record('unauthorized_sender', o, 'sent mail but is not an allowed sender', {
+      clientIp: o.clientIp,
+      mac: device.mac,
+      mailFrom: o.mailFrom,
+      serverIp: o.serverIp,
+      serverPort: o.serverPort,
+      recipients: o.recipients.length,
+    });
+  }
+
+  private checkNewSender(o: MailObservation): void {
+    if (!this.enabled('new_sender')) return;
+    // The inventory may or may not have counted this transaction yet, so a first MAIL FROM
+    // at this very timestamp still counts as the first.
+    const firstMail = o.device.firstMailSeen;
+    if (firstMail !== undefined && firstMail < o.ts) return;
+    if (o.ts - (this.firstTs as number) < this.thresholds.new_sender_learning) return;
+    this.record('new_sender', o, 'sent mail for the first time', {
+      clientIp: o.clientIp,
+      mac: o.device.mac,
+      mailFrom: o.mailFrom,
+      serverIp: o.serverIp,
+      serverPort: o.serverPort,
+      deviceFirstSeen: o.device.firstSeen,
+    });
+  }
+
+  private checkVolume(o: MailObservation): void {
+    if (!this.enabled('volume_spike')) return;
+    const state = this.state(o.device);
+    state.volume ??= new DeviceVolume();
+    const volume = state.volume;
+
+    const domains: string[] = [];
+    for (const recipient of o.recipients) {
+      const at = recipient.address.lastIndexOf('@');
+      if (at >= 0) domains.push(recipient.address.slice(at + 1).toLowerCase());
+    }
+    const verdict = volume.add(o.ts, o.recipients.length, domains, this.volume);
+    if (verdict === 'normal') return;
+
+    const window = this.volume.window;
+    const counts = volume.counts;
+    const evidence = {
+      window: { start: volume.window * window, end: (volume.window + 1) * window, seconds: window },
+      messages: counts.messages,
+      recipients: counts.recipients,
+      domains: counts.domains,
+      baseline: { ...volume.baseline, days: volume.baselineDays },
+      threshold: { ...volume.threshold },
+      exceeded: volume.exceeded(),
+    };
+    const what =
+      `sent ${counts.messages} messages to ${counts.recipients} recipients in ${counts.domains} domains ` +
+      `within ${formatDuration(window)}, over its threshold of ${volume.threshold.messages} messages, ` +
+      `${volume.threshold.recipients} recipients, ${volume.threshold.domains} domains`;
+    // One match per window that crosses; later messages of that window refresh the evidence only.
+    this.record('volume_spike', o, what, evidence, verdict === 'crossed' ? 1 : 0);
+  }
+
+  private checkRejectedRecipients(o: MailObservation): void {
+    if (!this.enabled('rejected_recipients')) return;
+    const burst = this.thresholds.rejected_recipients;
+    const window = this.thresholds.rejected_window;
+    let matched = 0;
+    const rejected: { address: string; code: number }[] = [];
+    for (const recipient of o.recipients) {
+      const code = recipient.code;
+      if (code === undefined || code < 500 || code > 599) continue;
+      const state = this.state(o.device);
+      state.rejections ??= new RejectionRing(burst);
+      if (state.rejections.add(o.ts, window)) matched++;
+      if (rejected.length < MAX_EVIDENCE_ITEMS) rejected.push({ address: recipient.address, code });
+    }
+    if (matched === 0) return;
+    this.record(
+      'rejected_recipients',
+      o,
+      `had ${burst} or more recipients rejected with 5xx within ${formatDuration(window)}`,
+      { burst, window, rejected, mailFrom: o.mailFrom, serverIp: o.serverIp, serverPort: o.serverPort },
+      matched,
+    );
+  }
+
+  private checkAttachments(o: MailObservation): void {
+    if (!this.enabled('risky_attachment') || o.attachments.length === 0) return;
+    const risky: (AttachmentObservation & { reason: AttachmentRisk })[] = [];
+    for (const attachment of o.attachments) {
+      const reason = classifyAttachment(attachment, this.blocked);
+      if (reason !== undefined && risky.length < MAX_EVIDENCE_ITEMS) risky.push({ ...attachment, reason });
+    }
+    const first = risky[0];
+    if (first === undefined) return;
+    this.record('risky_attachment', o, `sent ${RISK_TEXT[first.reason]}`, {
+      attachments: risky,
+      mailFrom: o.mailFrom,
+      recipients: o.recipients.length,
+      serverIp: o.serverIp,
+      serverPort: o.serverPort,
+    });
+  }
+
+  private checkIdentity(o: MailObservation | SessionObservation): void {
+    if (!this.enabled('identity_change')) return;
+    // A router's MAC carries many hosts, and a host behind a router has no MAC of its own.
+    const mac = o.device.isRouter || !o.device.key.startsWith('mac:') ? undefined : o.device.mac;
+    for (const change of this.identity.observe(o.ts, o.clientIp, mac, o.helo)) {
+      this.record('identity_change', o, IDENTITY_TEXT[change.kind], { ...change });
+    }
+  }
+
+  private checkCleartextAuth(o: SessionObservation): void {
+    if (!this.enabled('cleartext_auth') || o.tls || o.authMechanism === undefined) return;
+    const mechanism = o.authMechanism.toUpperCase();
+    if (!CLEARTEXT_MECHANISMS.has(mechanism)) return;
+    // NOTE: the session's tls flag does not tell whether AUTH came before or after STARTTLS;
+    // a session that authenticates in clear and then starts TLS is not caught.
+    this.record('cleartext_auth', o, `sent AUTH ${mechanism} credentials without TLS to ${o.serverIp}:${o.serverPort}`, {
+      mechanism,
+      user: o.authUser,
+      success: o.authSuccess,
+      serverIp: o.serverIp,
+      serverPort: o.serverPort,
+    });
+  }
+
+  private checkRelayBypass(o: SessionObservation): void {
+    // With no relays configured, direct delivery is the site's design.
+    if (!this.enabled('relay_bypass') || this.relays.length === 0) return;
+    if (o.serverInternal || o.serverIsRelay || this.isRelay(o.clientIp)) return;
+    // A session counts once the client spoke SMTP, not for a bare TCP connection.
+    const spokeSmtp = o.helo !== undefined || o.transactions > 0 || o.tls || o.authMechanism !== undefined;
+    if (!spokeSmtp) return;
+    this.record('relay_bypass', o, `sent SMTP straight to external server ${o.serverIp}:${o.serverPort}, bypassing the relays`, {
+      serverIp: o.serverIp,
+      serverPort: o.serverPort,
+      helo: o.helo,
+      tls: o.tls,
+      transactions: o.transactions,
+    });
+  }
+}

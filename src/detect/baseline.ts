@@ -58,7 +58,7 @@ export class DeviceVolume {
   readonly counts: VolumeCounts = { messages: 0, recipients: 0, domains: 0 };
   readonly baseline: VolumeCounts = { messages: 0, recipients: 0, domains: 0 };
   readonly threshold: VolumeCounts = { messages: 0, recipients: 0, domains: 0 };
-  /** Previous days (at most BASELINE_DAYS) with any slot behind the current baseline. */
+  /** Days among the previous BASELINE_DAYS with counts of any hour. */
   baselineDays = 0;
   /** The current window crossed its threshold; such a window is not learned. */
   alerted = false;
@@ -125,20 +125,18 @@ export class DeviceVolume {
     this.baseline.domains = 0;
     this.baselineDays = 0;
     for (let back = 1; back <= BASELINE_DAYS; back++) {
-      let dayHasData = false;
+      if (day - back >= 0 && this.slotDays[(day - back) % RING_DAYS] === day - back) this.baselineDays++;
       for (let offset = -1; offset <= 1; offset++) {
         // Absolute hour arithmetic, so the neighbour of 00:00 is 23:00 of the day before.
         const absoluteHour = (day - back) * HOURS + hour + offset;
         const slotDay = Math.floor(absoluteHour / HOURS);
         const ring = slotDay % RING_DAYS;
         if (slotDay < 0 || this.slotDays[ring] !== slotDay) continue;
-        dayHasData = true;
         const base = (ring * HOURS + (absoluteHour - slotDay * HOURS)) * METRICS.length;
         METRICS.forEach((metric, i) => {
           this.baseline[metric] = Math.max(this.baseline[metric], this.slots[base + i] as number);
         });
       }
-      if (dayHasData) this.baselineDays++;
     }
     for (const metric of METRICS) {
       this.threshold[metric] = Math.max(params.factor * this.baseline[metric], params.floors[metric]);

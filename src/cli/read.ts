@@ -77,6 +77,52 @@ function totalSize(files: string[]): number | undefined {
   return total;
 }
 
+/** Characters of output collected before a write, unless the event loop turns first. */
+const OUTPUT_CHUNK_LENGTH = 64 * 1024;
+
+/**
+ * Collects output lines and writes them in chunks, because a write per record costs a system
+ * call each (32,348 on the benchmark capture). The lines are written when they reach
+ * OUTPUT_CHUNK_LENGTH characters, on the next turn of the event loop, or on flush(), so records
+ * do not wait for more input.
+ */
+class LineWriter {
+  private lines: string[] = [];
+  private length = 0;
+  private flushScheduled = false;
+
+  constructor(
+    private readonly out: NodeJS.WritableStream,
+    /** Applied to each chunk of text before it is written. */
+    private readonly transform: ((text: string) => string) | undefined,
+  ) {}
+
+  add(line: string): void {
+    this.lines.push(line);
+    this.length += line.length + 1;
+    if (this.length >= OUTPUT_CHUNK_LENGTH) {
+      this.flush();
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushScheduledLines);
+    }
+  }
+
+  /** Writes the collected lines now. */
+  flush(): void {
+    if (this.lines.length === 0) return;
+    const text = this.lines.join('\n') + '\n';
+    this.lines = [];
+    this.length = 0;
+    this.out.write(this.transform === undefined ? text : this.transform(text));
+  }
+
+  private readonly flushScheduledLines = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
+}
+
 /** Runs `mailtap read`. Returns the exit status. */
 export async function runRead(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -110,6 +156,8 @@ export async function runRead(argv: string[]): Promise<number> {
 
   const out = process.stdout;
   if (format === 'table') out.write(tableHeader() + '\n');
+  // tableRow sanitizes its cells itself; JSON text gets the terminal escapes per written chunk.
+  const records = new LineWriter(out, format === 'table' ? undefined : escapeJsonForTerminal);
   const pipeline = new Pipeline({
     smtpPorts,
     implicitTlsPorts: tlsPorts,
@@ -120,9 +168,10 @@ export async function runRead(argv: string[]): Promise<number> {
       ...(limits.total_buffer !== undefined ? { maxBufferedTotal: limits.total_buffer } : {}),
       ...(limits.idle_timeout !== undefined ? { idleTimeout: limits.idle_timeout } : {}),
     },
-    onEvent: (event: EcsEvent) => {
-      out.write((format === 'table' ? tableRow(event) : escapeJsonForTerminal(JSON.stringify(event))) + '\n');
-    },
+    onEvent:
+      format === 'table'
+        ? (event: EcsEvent) => records.add(tableRow(event))
+        : (event: EcsEvent) => records.add(JSON.stringify(event)),
   });
 
   const totals: RunTotals = {
@@ -144,24 +193,30 @@ export async function runRead(argv: string[]): Promise<number> {
   bar?.start(Math.ceil((size ?? 0) / 1048576), 0);
 
   let doneBytes = 0;
-  for (const file of positionals) {
-    const before = totals.capture.inputBytes;
-    try {
-      await readCapture(file, pipeline.handlePacket, {
-        stats: totals.capture,
-        onProgress: bar ? (read) => bar.update(Math.floor((doneBytes + read) / 1048576)) : undefined,
-      });
-    } catch (error) {
-      if (!(error instanceof CaptureError)) throw error;
-      totals.failedFiles++;
-      bar?.stop();
-      // Records from the packets before the bad spot must reach stdout before the error line.
-      await pipeline.finish();
-      process.stderr.write(`mailtap: error: ${error.message} (${error.code})\n`);
+  try {
+    for (const file of positionals) {
+      const before = totals.capture.inputBytes;
+      try {
+        await readCapture(file, pipeline.handlePacket, {
+          stats: totals.capture,
+          onProgress: bar ? (read) => bar.update(Math.floor((doneBytes + read) / 1048576)) : undefined,
+        });
+      } catch (error) {
+        if (!(error instanceof CaptureError)) throw error;
+        totals.failedFiles++;
+        bar?.stop();
+        // Records from the packets before the bad spot must reach stdout before the error line.
+        await pipeline.finish();
+        records.flush();
+        process.stderr.write(`mailtap: error: ${error.message} (${error.code})\n`);
+      }
+      doneBytes += file === '-' ? 0 : totals.capture.inputBytes - before;
     }
-    doneBytes += file === '-' ? 0 : totals.capture.inputBytes - before;
+    await pipeline.finish();
+  } finally {
+    // Also before an internal error is reported, so that the records read so far come first.
+    records.flush();
   }
-  await pipeline.finish();
   bar?.stop();
   // Flush the records first, so that on a terminal the summary comes after the last one.
   await new Promise<void>((resolve) => out.write('', () => resolve()));

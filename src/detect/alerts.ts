@@ -8,9 +8,6 @@ export type AlertSink = (alert: Alert, change: AlertChange) => void;
 /** event.id values kept per alert, newest last. */
 export const MAX_EVENT_IDS = 20;
 
-/** Capture seconds between two scans for pending updates that are due. */
-const SWEEP_STEP = 1;
-
 export interface AlertBookOptions {
   /** Minimum capture seconds between two emissions of one alert. */
   updateInterval: number;
@@ -36,25 +33,41 @@ export interface AlertMatch {
 interface AlertState {
   alert: Alert;
   lastEmitted: number;
+  /** Changed since lastEmitted. */
   pending: boolean;
+  /** The entry for lastEmitted is still in the due queue. */
+  scheduled: boolean;
+  /** Evicted or replaced by a new episode: its queue entries are stale. */
+  retired: boolean;
+}
+
+/** A check, updateInterval after an emission, whether the alert changed since. */
+interface DueEntry {
+  state: AlertState;
+  emitted: number;
+  due: number;
 }
 
 /**
- * The open alerts, one per rule and device. The first match emits "opened"; later matches
- * update the alert and emit "updated" at most once per updateInterval of capture time, and
- * the rest wait as pending updates for sweep() or flush().
+ * The open alerts, one per rule and device. The first match emits "opened". Later matches
+ * update the alert and emit "updated" at most once per updateInterval of capture time, so
+ * the changes in between wait as a pending update for sweep() or flush().
  */
 export class AlertBook {
   private readonly alerts: LruMap<string, AlertState>;
-  private readonly pending = new Set<AlertState>();
-  private lastSweep = -Infinity;
+  /**
+   * One entry per emission, in emission order, which is due order while capture time runs
+   * forward. Entries of alerts emitted again or retired since are stale and skipped.
+   */
+  private queue: DueEntry[] = [];
+  private head = 0;
 
   constructor(
     private readonly options: AlertBookOptions,
     private readonly emit: AlertSink,
   ) {
-    // An alert forgotten to make room sends its pending update first, so no change is lost.
-    this.alerts = new LruMap(options.maxAlerts, (_id, state) => this.emitPending(state));
+    // An alert evicted to make room sends its pending update first, so no change is lost.
+    this.alerts = new LruMap(options.maxAlerts, (_id, state) => this.retire(state));
   }
 
   get size(): number {
@@ -63,6 +76,11 @@ export class AlertBook {
 
   get evicted(): number {
     return this.alerts.evicted;
+  }
+
+  /** Entries in the due queue, stale ones included; at most 2 x maxAlerts + 64. */
+  get queued(): number {
+    return this.queue.length - this.head;
   }
 
   /** Returns the current state of an alert (not a copy), for tests and queries. */
@@ -77,7 +95,7 @@ export class AlertBook {
 
     if (state === undefined || match.ts - state.alert.lastSeen > this.options.reopenAfter) {
       // A recurrence after a quiet period is a new episode under the same id.
-      if (state !== undefined) this.emitPending(state);
+      if (state !== undefined) this.retire(state);
       const alert: Alert = {
         id,
         rule: match.rule,
@@ -91,8 +109,9 @@ export class AlertBook {
         evidence: match.evidence,
         eventIds: [match.eventId],
       };
-      const opened: AlertState = { alert, lastEmitted: match.ts, pending: false };
+      const opened: AlertState = { alert, lastEmitted: match.ts, pending: false, scheduled: false, retired: false };
       this.alerts.set(id, opened);
+      this.schedule(opened);
       this.emit(snapshot(alert), 'opened');
       return;
     }
@@ -112,36 +131,59 @@ export class AlertBook {
     }
 
     if (match.ts - state.lastEmitted >= this.options.updateInterval) {
-      this.emitState(state, match.ts);
-    } else if (!state.pending) {
-      state.pending = true;
-      this.pending.add(state);
+      this.emitUpdate(state, match.ts);
+      return;
     }
+    state.pending = true;
+    // Only input running backwards in time can leave a pending alert without its entry.
+    if (!state.scheduled) this.schedule(state);
   }
 
   /** Emits the pending updates whose interval has passed; cheap to call on every observation. */
   sweep(ts: number): void {
-    if (ts - this.lastSweep < SWEEP_STEP) return;
-    this.lastSweep = ts;
-    for (const state of this.pending) {
-      if (ts - state.lastEmitted >= this.options.updateInterval) this.emitState(state, ts);
+    while (this.head < this.queue.length) {
+      const entry = this.queue[this.head] as DueEntry;
+      if (entry.due > ts) break;
+      this.head++;
+      const state = entry.state;
+      if (state.retired || state.lastEmitted !== entry.emitted) continue;
+      state.scheduled = false;
+      if (state.pending) this.emitUpdate(state, ts);
+    }
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
     }
   }
 
   /** Emits every pending update, due or not. */
   flush(): void {
-    for (const state of this.pending) this.emitState(state, state.alert.lastSeen);
+    for (const state of this.alerts.values()) {
+      if (state.pending) this.emitUpdate(state, state.alert.lastSeen);
+    }
   }
 
-  private emitPending(state: AlertState): void {
-    if (state.pending) this.emitState(state, state.alert.lastSeen);
+  /** Sends the pending update of an alert that leaves the book, so that no change is lost. */
+  private retire(state: AlertState): void {
+    state.retired = true;
+    if (state.pending) this.emitUpdate(state, state.alert.lastSeen);
   }
 
-  private emitState(state: AlertState, ts: number): void {
+  private emitUpdate(state: AlertState, ts: number): void {
     state.pending = false;
-    this.pending.delete(state);
     state.lastEmitted = ts;
+    if (!state.retired) this.schedule(state);
     this.emit(snapshot(state.alert), 'updated');
+  }
+
+  private schedule(state: AlertState): void {
+    state.scheduled = true;
+    this.queue.push({ state, emitted: state.lastEmitted, due: state.lastEmitted + this.options.updateInterval });
+    // Each alert has at most one live entry, so dropping the stale ones bounds the queue.
+    if (this.queue.length - this.head > 2 * this.options.maxAlerts + 64) {
+      this.queue = this.queue.slice(this.head).filter((entry) => !entry.state.retired && entry.state.lastEmitted === entry.emitted);
+      this.head = 0;
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 import type { AttachmentObservation } from './types.js';
 
-/** Why an attachment is risky. */
+/** Reason an attachment is risky. */
 export type AttachmentRisk = 'blocked_sha256' | 'executable' | 'double_extension' | 'macro_document';
 
 /**

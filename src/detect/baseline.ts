@@ -30,8 +30,8 @@ const SLOT_MAX = 0xffff;
 
 /**
  * Distinct recipient domains counted per window; the count saturates here. Domains are kept
- * as 32-bit FNV-1a hashes in an open-addressing table twice this size (4 KiB per device), so
- * two domains with the same hash count once.
+ * as 32-bit FNV-1a hashes of their ASCII-lower-cased text, in an open-addressing table twice
+ * this size (4 KiB per device), so two domains with the same hash count once.
  */
 export const MAX_WINDOW_DOMAINS = 512;
 const DOMAIN_TABLE_SIZE = MAX_WINDOW_DOMAINS * 2;
@@ -43,7 +43,7 @@ export interface VolumeParams {
   floors: VolumeCounts;
 }
 
-/** What one transaction did to its window. */
+/** Outcome of one transaction for its window: under the threshold, the first over it, or a later one. */
 export type VolumeVerdict = 'normal' | 'crossed' | 'over';
 
 export class DeviceVolume {
@@ -63,8 +63,8 @@ export class DeviceVolume {
   /** The current window crossed its threshold; such a window is not learned. */
   alerted = false;
 
-  /** Counts one transaction with a MAIL FROM, its recipients and their domains (lower case). */
-  add(ts: number, recipients: number, domains: readonly string[], params: VolumeParams): VolumeVerdict {
+  /** Counts one transaction with a MAIL FROM, its recipients and their domains. */
+  add(ts: number, recipients: readonly { address: string }[], params: VolumeParams): VolumeVerdict {
     const window = Math.floor(ts / params.window);
     // A window earlier than the current one (input slightly out of order) counts into the current one.
     if (window > this.window) {
@@ -73,8 +73,11 @@ export class DeviceVolume {
     }
 
     this.counts.messages++;
-    this.counts.recipients += recipients;
-    for (const domain of domains) this.addDomain(domain);
+    this.counts.recipients += recipients.length;
+    for (const recipient of recipients) {
+      const at = recipient.address.lastIndexOf('@');
+      if (at >= 0) this.addDomain(recipient.address, at + 1);
+    }
 
     const over =
       this.counts.messages > this.threshold.messages ||
@@ -143,12 +146,12 @@ export class DeviceVolume {
     }
   }
 
-  private addDomain(domain: string): void {
+  private addDomain(address: string, start: number): void {
     if (this.counts.domains >= MAX_WINDOW_DOMAINS) return;
     this.domainTable ??= new Uint32Array(DOMAIN_TABLE_SIZE);
     const table = this.domainTable;
     // 0 marks an empty entry, so a hash of 0 is stored as 1.
-    const hash = fnv1a(domain) || 1;
+    const hash = domainHash(address, start) || 1;
     let index = hash & (DOMAIN_TABLE_SIZE - 1);
     while (table[index] !== 0) {
       if (table[index] === hash) return;
@@ -159,11 +162,13 @@ export class DeviceVolume {
   }
 }
 
-/** 32-bit FNV-1a over the UTF-16 code units of a string. */
-function fnv1a(text: string): number {
+/** 32-bit FNV-1a over the UTF-16 code units of text from start, with A-Z taken as a-z. */
+function domainHash(text: string, start: number): number {
   let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
+  for (let i = start; i < text.length; i++) {
+    let code = text.charCodeAt(i);
+    if (code >= 0x41 && code <= 0x5a) code += 0x20;
+    hash ^= code;
     hash = Math.imul(hash, 0x01000193);
   }
   return hash >>> 0;

@@ -16,6 +16,10 @@ import type { AttachmentObservation, MailObservation, RuleName, SessionObservati
  */
 const CLEARTEXT_MECHANISMS = new Set(['PLAIN', 'LOGIN', 'XOAUTH2', 'OAUTHBEARER']);
 
+/** Bits of the cached classification of a client IP address. */
+const IS_RELAY = 1;
+const IN_ALLOWED_NETWORK = 2;
+
 /** Rejected recipients and risky attachments listed in the evidence of one match. */
 const MAX_EVIDENCE_ITEMS = 10;
 
@@ -65,9 +69,11 @@ export interface DetectorStats {
   /** Client IP addresses and MACs tracked for identity_change. */
   addresses: number;
   macs: number;
-  /** Device states and alerts forgotten to stay within detect.max_devices and detect.max_alerts. */
+  /** Device states and alerts evicted to stay within detect.max_devices and detect.max_alerts. */
   evictedDevices: number;
   evictedAlerts: number;
+  /** Scheduled checks for pending alert updates. */
+  queuedChecks: number;
   /** Observations ignored because their timestamp was not a finite, non-negative number. */
   invalidObservations: number;
 }
@@ -82,6 +88,8 @@ export class Detector {
   private readonly book: AlertBook;
   private readonly devices: LruMap<string, DeviceState>;
   private readonly identity: IdentityTracker;
+  /** IS_RELAY and IN_ALLOWED_NETWORK per client IP address, because CIDR matching is slow. */
+  private readonly addressFlags: LruMap<string, number>;
   private readonly allowed: readonly SenderMatch[];
   private readonly relays: readonly Cidr[];
   private readonly blocked: ReadonlySet<string>;
@@ -108,6 +116,7 @@ export class Detector {
       maxNames: config.thresholds.identity_max_ehlo_names,
       maxEntries: config.detect.max_devices,
     });
+    this.addressFlags = new LruMap(config.detect.max_devices);
     this.allowed = config.senders.allowed;
     this.relays = config.networks.relays;
     this.blocked = new Set(config.detect.blocked_sha256);
@@ -160,6 +169,7 @@ export class Detector {
       macs: this.identity.macNames.size,
       evictedDevices: this.devices.evicted,
       evictedAlerts: this.book.evicted,
+      queuedChecks: this.book.queued,
       invalidObservations: this.invalid,
     };
   }
@@ -178,8 +188,19 @@ export class Detector {
     return this.rules.enabled[rule];
   }
 
+  private flags(ip: string): number {
+    let flags = this.addressFlags.get(ip);
+    if (flags === undefined) {
+      flags = 0;
+      if (this.relays.some((cidr) => cidrContains(cidr, ip))) flags |= IS_RELAY;
+      if (this.allowed.some((match) => match.kind === 'network' && cidrContains(match.cidr, ip))) flags |= IN_ALLOWED_NETWORK;
+      this.addressFlags.set(ip, flags);
+    }
+    return flags;
+  }
+
   private isRelay(ip: string): boolean {
-    return this.relays.some((cidr) => cidrContains(cidr, ip));
+    return (this.flags(ip) & IS_RELAY) !== 0;
   }
 
   private state(device: Device): DeviceState {
@@ -194,11 +215,11 @@ export class Detector {
   private record(
     rule: RuleName,
     o: MailObservation | SessionObservation,
-    what: string,
+    summary: string,
     evidence: Record<string, unknown>,
     increment = 1,
   ): void {
-    const message = `${deviceName(o.device, o.clientIp)} ${what}`;
+    const message = `${deviceName(o.device, o.clientIp)} ${summary}`;
     this.book.record({ rule, device: o.device, ts: o.ts, eventId: o.eventId, message, evidence, increment });
   }
 
@@ -206,11 +227,12 @@ export class Detector {
     // Without a list of senders every device would match, so the rule needs one.
     if (!this.enabled('unauthorized_sender') || this.allowed.length === 0) return;
     const device = o.device;
-    const allowed = this.allowed.some((match) => {
-      if (match.kind === 'network') return cidrContains(match.cidr, o.clientIp);
-      if (match.kind === 'mac') return device.mac !== undefined && !device.isRouter && match.mac === device.mac;
-      return device.label !== undefined && match.label === device.label;
-    });
+    const allowed =
+      (this.flags(o.clientIp) & IN_ALLOWED_NETWORK) !== 0 ||
+      this.allowed.some((match) => {
+        if (match.kind === 'mac') return device.mac !== undefined && !device.isRouter && match.mac === device.mac;
+        return match.kind === 'label' && device.label !== undefined && match.label === device.label;
+      });
     if (allowed) return;
     this.record('unauthorized_sender', o, 'sent mail but is not an allowed sender', {
       clientIp: o.clientIp,
@@ -245,12 +267,7 @@ export class Detector {
     state.volume ??= new DeviceVolume();
     const volume = state.volume;
 
-    const domains: string[] = [];
-    for (const recipient of o.recipients) {
-      const at = recipient.address.lastIndexOf('@');
-      if (at >= 0) domains.push(recipient.address.slice(at + 1).toLowerCase());
-    }
-    const verdict = volume.add(o.ts, o.recipients.length, domains, this.volume);
+    const verdict = volume.add(o.ts, o.recipients, this.volume);
     if (verdict === 'normal') return;
 
     const window = this.volume.window;
@@ -264,12 +281,12 @@ export class Detector {
       threshold: { ...volume.threshold },
       exceeded: volume.exceeded(),
     };
-    const what =
+    const summary =
       `sent ${counts.messages} messages to ${counts.recipients} recipients in ${counts.domains} domains ` +
       `within ${formatDuration(window)}, over its threshold of ${volume.threshold.messages} messages, ` +
       `${volume.threshold.recipients} recipients, ${volume.threshold.domains} domains`;
     // One match per window that crosses; later messages of that window refresh the evidence only.
-    this.record('volume_spike', o, what, evidence, verdict === 'crossed' ? 1 : 0);
+    this.record('volume_spike', o, summary, evidence, verdict === 'crossed' ? 1 : 0);
   }
 
   private checkRejectedRecipients(o: MailObservation): void {

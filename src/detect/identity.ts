@@ -23,7 +23,7 @@ export interface IdentityOptions {
   window: number;
   /** Distinct EHLO names a MAC may use. */
   maxNames: number;
-  /** IP addresses and MACs tracked each; the least recently seen is forgotten first. */
+  /** IP addresses and MACs tracked each; the least recently seen is evicted first. */
   maxEntries: number;
 }
 

@@ -2,7 +2,7 @@ import type { Config } from '../config/schema.js';
 import type { RuleName, Severity } from './types.js';
 
 export interface RuleInfo {
-  /** What the rule raises an alert for, in one or two sentences (ECS rule.description). */
+  /** Cause of the rule's alerts in one or two sentences, for ECS rule.description. */
   description: string;
   defaultSeverity: Severity;
 }

@@ -50,6 +50,19 @@ describe('alert deduplication', () => {
     assert.equal(emitted.length, 2);
   });
 
+  it('emits an update that arrived late', () => {
+    const { detector, emitted } = makeDetector(senders);
+    const other = makeDevice({ mac: '02:00:00:00:00:09' });
+    detector.observeTransaction(makeMail({ ts: DAY0 }));
+    detector.observeTransaction(makeMail({ ts: DAY0 + 400, clientIp: '10.1.5.9', device: other }));
+    // A second capture file replays an earlier match after the check at DAY0 + 300 passed.
+    detector.observeTransaction(makeMail({ ts: DAY0 + 100 }));
+    assert.equal(emitted.length, 1);
+    detector.observeTransaction(makeMail({ ts: DAY0 + 401, clientIp: '10.1.5.9', device: other }));
+    assert.equal(emitted.length, 2);
+    assert.equal(emitted[1]!.alert.count, 2);
+  });
+
   it('keeps emitted alerts unchanged', () => {
     const { detector, emitted } = makeDetector(senders);
     detector.observeTransaction(makeMail({ ts: DAY0, eventId: 'a-1' }));

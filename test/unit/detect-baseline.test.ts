@@ -162,12 +162,13 @@ describe('volume floors', () => {
 
 describe('DeviceVolume', () => {
   const params: VolumeParams = { window: HOUR, factor: 4, floors: { messages: 50, recipients: 200, domains: 20 } };
+  const one = [{ address: 'alice@corp.example' }];
 
   it('midnight borrows 23:00 of the day before', () => {
     const volume = new DeviceVolume();
-    for (let k = 0; k < 30; k++) volume.add(DAY0 + 23 * HOUR + k, 1, ['corp.example'], params);
+    for (let k = 0; k < 30; k++) volume.add(DAY0 + 23 * HOUR + k, one, params);
     // 00:00 of day 2 reads 23:00 to 01:00 around 00:00 of day 1.
-    volume.add(DAY0 + 2 * DAY + 10, 1, ['corp.example'], params);
+    volume.add(DAY0 + 2 * DAY + 10, one, params);
     assert.equal(volume.baseline.messages, 30);
     assert.equal(volume.baselineDays, 1);
     assert.equal(volume.threshold.messages, 120);
@@ -175,18 +176,18 @@ describe('DeviceVolume', () => {
 
   it('forgets days older than a week', () => {
     const volume = new DeviceVolume();
-    for (let k = 0; k < 30; k++) volume.add(DAY0 + 12 * HOUR + k, 1, ['corp.example'], params);
-    volume.add(DAY0 + 7 * DAY + 12 * HOUR, 1, ['corp.example'], params);
+    for (let k = 0; k < 30; k++) volume.add(DAY0 + 12 * HOUR + k, one, params);
+    volume.add(DAY0 + 7 * DAY + 12 * HOUR, one, params);
     assert.equal(volume.baseline.messages, 30);
-    volume.add(DAY0 + 8 * DAY + 12 * HOUR, 1, ['corp.example'], params);
+    volume.add(DAY0 + 8 * DAY + 12 * HOUR, one, params);
     assert.equal(volume.baseline.messages, 1);
     assert.equal(volume.baselineDays, 1);
   });
 
   it('domain count saturates', () => {
     const volume = new DeviceVolume();
-    const domains = Array.from({ length: 600 }, (_, i) => `d${i}.example`);
-    volume.add(DAY0, 600, domains, { ...params, floors: { messages: 50, recipients: 1000, domains: 1000 } });
+    const recipients = Array.from({ length: 600 }, (_, i) => ({ address: `user@d${i}.example` }));
+    volume.add(DAY0, recipients, { ...params, floors: { messages: 50, recipients: 1000, domains: 1000 } });
     assert.equal(volume.counts.domains, MAX_WINDOW_DOMAINS);
   });
 });

@@ -35,6 +35,12 @@ describe('unauthorized_sender', () => {
     assert.equal(emitted.length, 0);
   });
 
+  it('keeps the message on one line', () => {
+    const { detector, emitted } = makeDetector(senders);
+    detector.observeTransaction(makeMail({ device: makeDevice({ label: 'printer\nsecond floor' }) }));
+    assert.equal(emitted[0]!.alert.message, 'printer second floor (10.1.2.31) sent mail but is not an allowed sender');
+  });
+
   it('ignores a router MAC on the list', () => {
     const { detector, emitted } = makeDetector(senders);
     const device = makeDevice({ mac: '00:00:5e:00:53:01', isRouter: true });
@@ -339,5 +345,6 @@ describe('detector input', () => {
     // 100000 unauthorized_sender alerts, and new_sender for the 13600 devices that start
     // sending a day or more after the first observation (i >= 86400), minus the 500 kept.
     assert.equal(stats.evictedAlerts, 113_100);
+    assert.ok(stats.queuedChecks <= 2 * 500 + 64, `${stats.queuedChecks} queued checks`);
   });
 });

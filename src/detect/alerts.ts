@@ -51,7 +51,8 @@ interface DueEntry {
 /**
  * The open alerts, one per rule and device. The first match emits "opened". Later matches
  * update the alert and emit "updated" at most once per updateInterval of capture time, so
- * the changes in between wait as a pending update for sweep() or flush().
+ * the changes in between wait as a pending update for sweep(). Only flush(), an eviction and
+ * a reopening send a pending update before its interval has passed.
  */
 export class AlertBook {
   private readonly alerts: LruMap<string, AlertState>;

@@ -135,12 +135,15 @@ export class Detector {
     if (!this.accept(o.ts)) return;
     if (!o.clientInternal) return;
     this.checkIdentity(o);
+    if (this.isRelay(o.clientIp)) {
+      // A relay forwards the mail of other devices, which are judged when they send to it.
+      // Its volume still counts, because a flood through the relay or from it shows there.
+      if (o.mailFrom !== undefined) this.checkVolume(o);
+      return;
+    }
     if (o.mailFrom !== undefined) {
-      const clientIsRelay = this.isRelay(o.clientIp);
-      if (!clientIsRelay) {
-        this.checkUnauthorizedSender(o);
-        this.checkNewSender(o);
-      }
+      this.checkUnauthorizedSender(o);
+      this.checkNewSender(o);
       this.checkVolume(o);
     }
     this.checkRejectedRecipients(o);

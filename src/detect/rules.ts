@@ -10,6 +10,8 @@ export interface RuleInfo {
 /**
  * The detection rules. Each one judges clients inside networks.internal only, except
  * cleartext_auth, which judges every client because the password crosses the wire either way.
+ * A relay (networks.relays) as a client is judged by volume_spike, cleartext_auth and
+ * identity_change only, because the mail it forwards is judged at the devices that sent it.
  */
 export const RULES: Record<RuleName, RuleInfo> = {
   unauthorized_sender: {

@@ -69,6 +69,26 @@ describe('unauthorized_sender', () => {
   });
 });
 
+describe('relay as client', () => {
+  it('is judged by volume only', () => {
+    const { detector, emitted } = makeDetector({ ...senders, networks: { relays: ['10.1.0.25'] } });
+    const relay = makeDevice({ mac: '02:00:00:00:00:25' });
+    // The learning period of new_sender ends a day after this first observation.
+    detector.observeSession(makeSession({ ts: DAY0 }));
+    const exe = { name: 'setup.exe', mimeType: 'application/octet-stream', size: 9 };
+    const rejected = Array.from({ length: 12 }, (_, i) => ({ address: `u${i}@example.net`, code: 550 }));
+    for (let i = 0; i < 60; i++) {
+      detector.observeTransaction(
+        makeMail({ ts: DAY0 + DAY + i, clientIp: '10.1.0.25', device: relay, serverInternal: false, attachments: [exe], recipients: rejected }),
+      );
+    }
+    assert.deepEqual(
+      emitted.map((e) => e.alert.rule),
+      ['volume_spike'],
+    );
+  });
+});
+
 describe('relay_bypass', () => {
   const relays = { networks: { relays: ['10.1.0.25'] } };
   const direct = { serverIp: '203.0.113.5', serverInternal: false, serverIsRelay: false };

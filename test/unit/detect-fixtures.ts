@@ -29,7 +29,7 @@ export function makeDevice(overrides: Partial<Device> = {}): Device {
 
 let nextEvent = 0;
 
-/** A transaction of 10.1.2.31 through the relay 10.1.0.25, with one accepted recipient. */
+/** Builds a transaction of 10.1.2.31 through the relay 10.1.0.25, with one accepted recipient. */
 export function makeMail(overrides: Partial<MailObservation> = {}): MailObservation {
   nextEvent++;
   return {
@@ -52,7 +52,7 @@ export function makeMail(overrides: Partial<MailObservation> = {}): MailObservat
   };
 }
 
-/** A session of 10.1.2.31 with the relay 10.1.0.25 and one transaction. */
+/** Builds a session of 10.1.2.31 with the relay 10.1.0.25 and one transaction. */
 export function makeSession(overrides: Partial<SessionObservation> = {}): SessionObservation {
   nextEvent++;
   return {
@@ -77,7 +77,7 @@ export interface Emission {
   change: 'opened' | 'updated';
 }
 
-/** A detector whose emissions are collected in order. */
+/** Builds a detector that collects its emissions in order. */
 export function makeDetector(raw: Record<string, unknown> = {}): { detector: Detector; emitted: Emission[] } {
   const emitted: Emission[] = [];
   const detector = new Detector(makeConfig(raw), (alert, change) => emitted.push({ alert, change }));

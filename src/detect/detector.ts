@@ -81,7 +81,7 @@ export interface DetectorStats {
 /**
  * The detection engine: it applies the rules of RULES to each observation and reports alerts,
  * deduplicated per rule and device, through the emit callback. Time is the capture time of the
- * observations; the wall clock is never read.
+ * observations. The wall clock is never read.
  */
 export class Detector {
   private readonly rules: RuleSettings;

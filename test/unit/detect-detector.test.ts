@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { parseConfig } from '../../src/config/load.js';
 import { RULES } from '../../src/detect/index.js';
 import { DAY, DAY0, HOUR, makeDetector, makeDevice, makeMail, makeSession } from './detect-fixtures.js';
 
@@ -326,6 +327,12 @@ describe('rule settings', () => {
     detector.observeSession(makeSession({ authMechanism: 'PLAIN' }));
     assert.equal(emitted[0]!.alert.severity, 'critical');
     assert.equal(RULES.cleartext_auth.defaultSeverity, 'medium');
+  });
+
+  it('rejects a bad blocked digest', () => {
+    assert.throws(() => parseConfig('detect:\n  blocked_sha256: [abc]\n', 'site.yaml'), {
+      message: 'site.yaml:2:20: detect.blocked_sha256[0]: expected a SHA-256 digest of 64 hex digits, got "abc"',
+    });
   });
 
   it('every rule has a description', () => {

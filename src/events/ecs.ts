@@ -20,6 +20,7 @@ export type EcsEvent = {
     end?: string;
     duration?: number;
     outcome?: 'success' | 'failure' | 'unknown';
+    severity?: number;
   };
   [field: string]: unknown;
 };
@@ -30,9 +31,25 @@ export const ECS_VERSION = '8.11.0';
 export function isoTime(ts: number): string {
   const millis = Math.floor(ts * 1000);
   const micros = Math.round((ts * 1e6) % 1000);
-  const iso = new Date(millis).toISOString(); // 2024-01-01T00:00:00.000Z
-  return iso.slice(0, 23) + String(micros).padStart(3, '0') + 'Z';
+  // Events come in capture order, so most share the second of the previous call: its text
+  // "2024-01-01T00:00:00." is kept, which saves a Date and its formatting per call.
+  const second = Math.floor(millis / 1000);
+  if (second !== lastSecond) {
+    const iso = new Date(second * 1000).toISOString(); // 2024-01-01T00:00:00.000Z
+    // Years past 9999 come out with a sign and six digits; they take the long way below.
+    lastSecondText = iso.length === 24 ? iso.slice(0, 20) : undefined;
+    lastSecond = second;
+  }
+  if (lastSecondText === undefined) {
+    return new Date(millis).toISOString().slice(0, 23) + String(micros).padStart(3, '0') + 'Z';
+  }
+  return lastSecondText + THREE_DIGITS[millis - second * 1000] + String(micros).padStart(3, '0') + 'Z';
 }
+
+let lastSecond = NaN;
+let lastSecondText: string | undefined;
+const THREE_DIGITS: string[] = [];
+for (let i = 0; i < 1000; i++) THREE_DIGITS.push(String(i).padStart(3, '0'));
 
 /**
  * Formats a reply as "250 text". A multi-line reply shows its last line, as Zeek's smtp.log
@@ -57,11 +74,25 @@ function networkFields(flow: Flow): Record<string, unknown> {
   return network;
 }
 
+/** ECS MAC text by colon form; a capture shows few MACs, and the map is cleared past 1024. */
+const ecsMacs = new Map<string, string>();
+
+/** Formats "aa:bb:cc:dd:ee:ff" as ECS wants it: "AA-BB-CC-DD-EE-FF". */
+function ecsMac(mac: string): string {
+  let text = ecsMacs.get(mac);
+  if (text === undefined) {
+    text = mac.toUpperCase().replace(/:/g, '-');
+    if (ecsMacs.size >= 1024) ecsMacs.clear();
+    ecsMacs.set(mac, text);
+  }
+  return text;
+}
+
 function endpoints(flow: Flow): Record<string, unknown> {
   const source: Record<string, unknown> = { ip: flow.client.ip, port: flow.client.port };
-  if (flow.client.mac) source.mac = flow.client.mac.toUpperCase().replace(/:/g, '-');
+  if (flow.client.mac) source.mac = ecsMac(flow.client.mac);
   const destination: Record<string, unknown> = { ip: flow.server.ip, port: flow.server.port };
-  if (flow.server.mac) destination.mac = flow.server.mac.toUpperCase().replace(/:/g, '-');
+  if (flow.server.mac) destination.mac = ecsMac(flow.server.mac);
   return {
     source,
     destination,

@@ -12,7 +12,11 @@ export class FlowState implements StreamOwner, FlowListNode<FlowState> {
   next: FlowState | null = null;
   list: FlowList<FlowState> | null = null;
 
-  readonly streams: [TcpStream, TcpStream];
+  /**
+   * The two directions, client to server first; null once the flow is released, so that a
+   * closed flow kept for its late segments holds only what matching them needs.
+   */
+  streams: [TcpStream, TcpStream] | null;
   /** Index entries: sides[0] for client-to-server segments, sides[1] for the reverse. */
   readonly sides: [FlowSide<FlowState>, FlowSide<FlowState>];
   /** Null before onFlow returned and after the handler failed or the flow closed. */
@@ -85,10 +89,21 @@ export class FlowState implements StreamOwner, FlowListNode<FlowState> {
     this.context.stats.handlerErrors++;
   }
 
-  /** Frees the streams' buffered data and marks the flow closed. */
+  /** Returns the streams of a flow not yet released; throws for a released one (a bug). */
+  openStreams(): [TcpStream, TcpStream] {
+    const streams = this.streams;
+    if (streams === null) throw new Error(`flow ${this.flow.id} was released`);
+    return streams;
+  }
+
+  /** Frees the streams and their buffered data and marks the flow closed. */
   release(): void {
-    this.streams[0].release();
-    this.streams[1].release();
+    const streams = this.streams;
+    if (streams !== null) {
+      streams[0].release();
+      streams[1].release();
+      this.streams = null;
+    }
     this.closed = true;
     this.handler = null;
   }

@@ -268,8 +268,9 @@ export class FlowTable {
       return;
     }
 
-    const stream = state.streams[direction];
-    const peer = state.streams[direction === 0 ? 1 : 0];
+    const streams = state.openStreams();
+    const stream = streams[direction];
+    const peer = streams[direction === 0 ? 1 : 0];
     let dataSeq = segment.seq;
     if ((flags & TCP_SYN) !== 0) {
       if (!this.acceptSyn(state, direction, segment)) {
@@ -303,13 +304,14 @@ export class FlowTable {
    */
   private acceptSyn(state: FlowState, direction: Direction, segment: TcpSegment): boolean {
     const synAck = (segment.flags & TCP_ACK) !== 0;
-    const stream = state.streams[direction];
+    const streams = state.openStreams();
+    const stream = streams[direction];
 
     if (stream.synSeen) {
       if (stream.isn === segment.seq) return true; // A retransmitted SYN.
     } else if (direction === (synAck ? 1 : 0) && stream.isFresh()) {
       stream.startAtSyn(segment.seq);
-      const peer = state.streams[direction === 0 ? 1 : 0];
+      const peer = streams[direction === 0 ? 1 : 0];
       if (synAck && !peer.initialized) peer.startAt(segment.ack);
       return true;
     }
@@ -341,8 +343,9 @@ export class FlowTable {
    */
   private closeFlow(state: FlowState, reason: CloseReason, ts: number): void {
     if (state.closed) return;
-    state.streams[0].flush(ts);
-    state.streams[1].flush(ts);
+    const streams = state.openStreams();
+    streams[0].flush(ts);
+    streams[1].flush(ts);
     state.notifyClose(reason, ts);
     state.release();
     this.stats.flowsClosed++;

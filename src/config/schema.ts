@@ -145,6 +145,11 @@ export const configSchema = z
       })
       .prefault({}),
     rules: z.partialRecord(z.enum(RULE_NAMES), rule).default({}),
+    inventory: z
+      .strictObject({
+        router_min_ips: z.number().int().min(2).default(4),
+      })
+      .prefault({}),
     detect: z
       .strictObject({
         blocked_sha256: z.array(sha256).default([]),

@@ -1,0 +1,110 @@
+import type { Config } from './config/schema.js';
+import { cidrContains } from './config/values.js';
+import { Detector } from './detect/index.js';
+import type { MailObservation, SessionObservation } from './detect/types.js';
+import { Inventory } from './devices/inventory.js';
+import type { Device, NeighborObservation } from './devices/types.js';
+import { alertEvent } from './events/alert.js';
+import type { EcsEvent } from './events/ecs.js';
+import type { MessageInfo } from './mail/types.js';
+import type { SmtpSessionInfo, SmtpTransaction } from './smtp/types.js';
+import type { Flow } from './tcp/types.js';
+
+/**
+ * The stages after SMTP: the device inventory and the detectors. It takes transactions and
+ * sessions in the order the pipeline reports them and returns the alert events each one raised.
+ */
+export class Analyzer {
+  readonly inventory: Inventory;
+  private readonly detector: Detector;
+  private readonly config: Config;
+  private pending: EcsEvent[] = [];
+
+  constructor(config: Config) {
+    this.config = config;
+    this.inventory = new Inventory(config, {
+      maxDevices: config.detect.max_devices,
+      routerMinIps: config.inventory.router_min_ips,
+    });
+    this.detector = new Detector(config, (alert, change) => this.pending.push(alertEvent(alert, change)));
+  }
+
+  /** Learns from an ARP, DHCP or neighbour discovery packet. */
+  observeNeighbor(observation: NeighborObservation): void {
+    this.inventory.observeNeighbor(observation);
+  }
+
+  /** Returns the device that is the client of the flow. */
+  clientDevice(flow: Flow, ts: number): Device {
+    return this.inventory.resolveClient(flow.client.mac, flow.client.ip, ts);
+  }
+
+  /** Counts a finished transaction and runs the detectors; returns the alert events raised. */
+  transaction(tx: SmtpTransaction, message: MessageInfo | undefined, eventId: string, device: Device): EcsEvent[] {
+    this.inventory.recordTransaction(device, tx);
+    const observation: MailObservation = {
+      ...this.endpoints(tx.flow, tx.startTs, eventId, device),
+      recipients: tx.recipients.map((r) => (r.reply ? { address: r.address, code: r.reply.code } : { address: r.address })),
+      accepted: tx.status === 'completed',
+      tls: tx.tls,
+      attachments: (message?.attachments ?? []).map((part) => ({
+        ...(part.filename !== undefined ? { name: part.filename } : {}),
+        mimeType: part.contentType,
+        size: part.size,
+        ...(part.sha256 !== undefined ? { sha256: part.sha256 } : {}),
+      })),
+    };
+    if (tx.helo !== undefined) observation.helo = tx.helo;
+    if (tx.mailFrom !== undefined) observation.mailFrom = tx.mailFrom;
+    if (tx.authMechanism !== undefined) observation.authMechanism = tx.authMechanism;
+    if (tx.authUser !== undefined) observation.authUser = tx.authUser;
+    this.detector.observeTransaction(observation);
+    return this.take();
+  }
+
+  /** Counts a finished session and runs the detectors; returns the alert events raised. */
+  session(info: SmtpSessionInfo, device: Device): EcsEvent[] {
+    // A connection that carried no SMTP bytes (a SYN scan, a refused connection) says nothing
+    // about the device's mail.
+    if (info.flow.bytes[0] + info.flow.bytes[1] > 0) this.inventory.recordSession(device, info.helo);
+    const observation: SessionObservation = {
+      ...this.endpoints(info.flow, info.startTs, `${info.flow.id}-0`, device),
+      tls: info.tls,
+      transactions: info.transactions,
+    };
+    if (info.helo !== undefined) observation.helo = info.helo;
+    if (info.authMechanism !== undefined) observation.authMechanism = info.authMechanism;
+    if (info.authUser !== undefined) observation.authUser = info.authUser;
+    if (info.authSuccess !== undefined) observation.authSuccess = info.authSuccess;
+    this.detector.observeSession(observation);
+    return this.take();
+  }
+
+  /** End of input: returns the final state of the alerts that changed since they were last sent. */
+  flush(ts: number): EcsEvent[] {
+    this.detector.flush(ts);
+    return this.take();
+  }
+
+  private endpoints(flow: Flow, ts: number, eventId: string, device: Device) {
+    const relays = this.config.networks.relays;
+    return {
+      ts,
+      eventId,
+      device,
+      clientIp: flow.client.ip,
+      serverIp: flow.server.ip,
+      serverPort: flow.server.port,
+      clientInternal: this.inventory.isInternal(flow.client.ip),
+      serverInternal: this.inventory.isInternal(flow.server.ip),
+      serverIsRelay: relays.some((cidr) => cidrContains(cidr, flow.server.ip)),
+    };
+  }
+
+  private take(): EcsEvent[] {
+    if (this.pending.length === 0) return [];
+    const events = this.pending;
+    this.pending = [];
+    return events;
+  }
+}

@@ -53,7 +53,7 @@ packages=(
   build-essential python3 libpcap-dev
   tcpdump tshark tcpflow
   postfix sasl2-bin libsasl2-modules swaks libnet-ssleay-perl
-  iproute2 ethtool openssl ca-certificates
+  iproute2 ethtool openssl ca-certificates dnsmasq-base udhcpc
   tmux time
 )
 

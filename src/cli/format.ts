@@ -61,7 +61,26 @@ export function tableHeader(): string {
 
 /** Formats one event as a table row: fixed widths, so rows print as they come. */
 export function tableRow(event: EcsEvent): string {
+  if (event.event.kind === 'alert') return alertRow(event);
   return COLUMNS.map((c) => cell(String(c.value(event)), c.width)).join(' ');
+}
+
+/**
+ * Formats an alert across the columns: time, "ALERT" and severity where the client and server
+ * go, then rule, count, message and owner.
+ */
+function alertRow(event: EcsEvent): string {
+  const alert = (event.mailtap as Fields | undefined)?.alert ?? {};
+  const rule = (event.rule as Fields | undefined)?.name ?? '';
+  const owner: Fields | undefined = alert.owner;
+  const ownerText = owner ? ` -> ${owner.name}${owner.email ? ` <${owner.email}>` : ''}` : '';
+  const change = event.event.action === 'alert-updated' ? ' (update)' : '';
+  return [
+    cell(event['@timestamp'].slice(0, 19).replace('T', ' '), 19),
+    cell(`ALERT ${String(alert.severity ?? '').toUpperCase()}${change}`, 21),
+    cell(`${rule} x${alert.count ?? 1}`, 21),
+    sanitizeForTerminal(`${String(event.message ?? '')}${ownerText}`, 160),
+  ].join(' ');
 }
 
 /** Formats a byte count with binary units: 1.5 MiB. */

@@ -16,7 +16,9 @@ import type { DecodeStats, TcpSegment } from './types.js';
 import { FragmentReassembler } from './fragments.js';
 import { IPPROTO_TCP, IPPROTO_UDP, NetworkLayer, NetworkResult } from './ip.js';
 import { ETHERTYPE_IPV4, LinkLayer, LinkResult } from './link.js';
+import { ETHERTYPE_ARP, IPPROTO_ICMPV6, parseArp, parseDhcp, parseNdp } from './neighbors.js';
 import { TcpHeader, TcpResult } from './tcp.js';
+import type { NeighborObservation } from './types.js';
 import { formatIPv4, formatIPv6, formatMac } from './text.js';
 
 export { formatIPv4, formatIPv6, formatMac } from './text.js';
@@ -33,6 +35,8 @@ export interface DecoderOptions {
    * with the 576-byte minimum MTU (119 fragments of 552 bytes).
    */
   maxFragmentsPerDatagram?: number;
+  /** Receives what ARP, DHCP and IPv6 neighbour discovery packets say; unset, they are only counted. */
+  onNeighbor?: (observation: NeighborObservation) => void;
 }
 
 export const DEFAULT_FRAGMENT_TIMEOUT = 30;
@@ -70,7 +74,10 @@ export class Decoder {
       this.stats,
     );
     this.network = new NetworkLayer(this.stats, this.fragments);
+    this.onNeighbor = options.onNeighbor;
   }
+
+  private readonly onNeighbor: ((observation: NeighborObservation) => void) | undefined;
 
   /** Incomplete fragmented datagrams currently held. */
   get pendingFragmentedDatagrams(): number {
@@ -103,7 +110,13 @@ export class Decoder {
 
     const link = this.link;
     const linkResult = link.decode(data, packet.linkType);
-    if (linkResult !== LinkResult.Ip) return this.countLinkFailure(linkResult, snapCut);
+    if (linkResult !== LinkResult.Ip) {
+      if (linkResult === LinkResult.NotIp && link.etherType === ETHERTYPE_ARP && this.onNeighbor) {
+        const arp = parseArp(data, link.networkOffset, ts);
+        if (arp) this.onNeighbor(arp);
+      }
+      return this.countLinkFailure(linkResult, snapCut);
+    }
 
     const network = this.network;
     const networkResult =
@@ -121,6 +134,7 @@ export class Decoder {
     if (network.protocol !== IPPROTO_TCP) {
       if (network.protocol === IPPROTO_UDP) this.stats.udp++;
       else this.stats.otherProtocols++;
+      if (this.onNeighbor) this.decodeNeighbor(this.onNeighbor, ts);
       return undefined;
     }
 
@@ -153,6 +167,20 @@ export class Decoder {
       payload: buf.subarray(tcp.payloadOffset, network.transportEnd),
       payloadLength: network.transportOffset + network.transportLength - tcp.payloadOffset,
     };
+  }
+
+  private decodeNeighbor(onNeighbor: (observation: NeighborObservation) => void, ts: number): void {
+    const network = this.network;
+    const buf = network.transport;
+    const start = network.transportOffset;
+    const end = network.transportEnd;
+    let observation: NeighborObservation | undefined;
+    if (network.protocol === IPPROTO_UDP && start + 8 <= end) {
+      observation = parseDhcp(buf, start, end, ts);
+    } else if (network.protocol === IPPROTO_ICMPV6 && network.version === 6) {
+      observation = parseNdp(buf, start, end, network.addressBuffer, network.srcOffset, ts);
+    }
+    if (observation) onNeighbor(observation);
   }
 
   private countLinkFailure(result: LinkResult, snapCut: boolean): undefined {

@@ -118,9 +118,10 @@ export class LinkLayer {
       else return LinkResult.NotIp;
     }
 
-    if (etherType !== ETHERTYPE_IPV4 && etherType !== ETHERTYPE_IPV6) return LinkResult.NotIp;
+    // Set for other EtherTypes too, so that a caller can read ARP after a NotIp result.
     this.etherType = etherType;
     this.networkOffset = offset;
+    if (etherType !== ETHERTYPE_IPV4 && etherType !== ETHERTYPE_IPV6) return LinkResult.NotIp;
     return LinkResult.Ip;
   }
 

@@ -56,3 +56,9 @@ export interface DecodeStats {
   /** Fragments dropped: timeouts, overlaps, memory bound. */
   fragmentsDropped: number;
 }
+
+/** What an ARP, DHCP or IPv6 neighbour discovery packet says about a host. */
+export type NeighborObservation =
+  | { kind: 'arp'; ts: number; mac: string; ip: string }
+  | { kind: 'ndp'; ts: number; mac: string; ip: string }
+  | { kind: 'dhcp'; ts: number; mac: string; ip?: string; hostname?: string; vendorClass?: string };

@@ -56,10 +56,7 @@ export interface Device {
   isRouter: boolean;
 }
 
-/** Observations the inventory learns from, besides SMTP. */
-export type NeighborObservation =
-  | { kind: 'arp'; ts: number; mac: string; ip: string }
-  | { kind: 'ndp'; ts: number; mac: string; ip: string }
-  | { kind: 'dhcp'; ts: number; mac: string; ip?: string; hostname?: string; vendorClass?: string };
+/** Observations the inventory learns from besides SMTP; the decode stage makes them. */
+export type { NeighborObservation } from '../decode/types.js';
 
 export type InventoryConfig = Pick<Config, 'devices' | 'networks'>;

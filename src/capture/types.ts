@@ -48,7 +48,8 @@ export class CaptureError extends Error {
   readonly offset: number;
 
   constructor(code: CaptureErrorCode, file: string, offset: number, reason: string) {
-    super(`${file}: ${reason} at byte offset ${offset}`);
+    // Opening fails before any byte is read, so an offset would say nothing there.
+    super(code === 'MAILTAP_ERR_OPEN' ? `${file}: ${reason}` : `${file}: ${reason} at byte offset ${offset}`);
     this.name = 'CaptureError';
     this.code = code;
     this.file = file;

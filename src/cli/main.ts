@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/load.js';
 import { READ_HELP, runRead } from './read.js';
 import { UsageError } from './usage.js';
@@ -10,13 +12,27 @@ Passive sensor for outgoing e-mail: reports every SMTP transaction seen on the w
 Commands:
   read FILE...   read capture files and print one record per SMTP transaction
 
+Options:
+  -h, --help     this help
+  -V, --version  the version
+
 Run "mailtap COMMAND --help" for the options of a command.`;
+
+/** Returns the version from package.json, found next to the dist/ or src/ folder. */
+function version(): string {
+  const file = fileURLToPath(new URL('../../package.json', import.meta.url));
+  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'read':
       return runRead(rest);
+    case '--version':
+    case '-V':
+      process.stdout.write(`mailtap ${version()}\n`);
+      return 0;
     case undefined:
     case '-h':
     case '--help':
@@ -45,7 +61,9 @@ main(process.argv.slice(2)).then(
       return;
     }
     if (error instanceof UsageError || String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`mailtap: ${(error as Error).message}\nRun "mailtap --help" for usage.\n`);
+      const command = process.argv[2];
+      const help = command === 'read' ? 'mailtap read --help' : 'mailtap --help';
+      process.stderr.write(`mailtap: ${(error as Error).message}\nRun "${help}" for usage.\n`);
       process.exitCode = 2;
       return;
     }

@@ -64,6 +64,20 @@ function writeSummary(totals: RunTotals, pipeline: Pipeline): void {
   process.stderr.write(lines.join('\n') + '\n');
 }
 
+/**
+ * Warns when frames were read but none could be decoded because of their link type, which
+ * would otherwise end in an empty output and exit status 0. Printed even with --quiet.
+ */
+function warnIfNothingDecoded(pipeline: Pipeline): void {
+  const stats = pipeline.decoder.stats;
+  if (stats.frames > 0 && stats.unsupportedLinkType === stats.frames) {
+    process.stderr.write(
+      `mailtap: warning: none of the ${formatCount(stats.frames)} frames has a supported link type ` +
+        '(Ethernet, Linux cooked SLL/SLL2, raw IP, BSD loopback); nothing was analysed\n',
+    );
+  }
+}
+
 function totalSize(files: string[]): number | undefined {
   let total = 0;
   for (const file of files) {
@@ -217,9 +231,13 @@ export async function runRead(argv: string[]): Promise<number> {
     // Also before an internal error is reported, so that the records read so far come first.
     records.flush();
   }
-  bar?.stop();
+  if (bar) {
+    bar.update(bar.getTotal());
+    bar.stop();
+  }
   // Flush the records first, so that on a terminal the summary comes after the last one.
   await new Promise<void>((resolve) => out.write('', () => resolve()));
+  warnIfNothingDecoded(pipeline);
   if (!values.quiet) writeSummary(totals, pipeline);
   return totals.failedFiles > 0 ? 1 : 0;
 }

@@ -351,7 +351,7 @@ describe('usage errors', () => {
       const result = runCli(args);
       assert.equal(result.status, 2);
       assert.match(result.stderr, message);
-      assert.match(result.stderr, /mailtap --help/);
+      assert.match(result.stderr, /mailtap read --help/);
       assert.equal(result.stdout, '');
     });
   }

@@ -1,6 +1,8 @@
 import { createHash, type Hash } from 'node:crypto';
+import type { Analyzer } from './analyze.js';
 import type { Packet } from './capture/types.js';
 import { Decoder } from './decode/index.js';
+import type { Device } from './devices/types.js';
 import { sessionEvent, transactionEvent, type BodyDigest, type EcsEvent } from './events/ecs.js';
 import { MessageParser } from './mail/index.js';
 import type { MailLimits, MessageInfo } from './mail/types.js';
@@ -19,6 +21,11 @@ export interface PipelineOptions {
   flowLimits?: Partial<FlowLimits>;
   smtpLimits?: Partial<SmtpLimits>;
   mailLimits?: Partial<MailLimits>;
+  /**
+   * Device inventory and detectors: they see every transaction and session, learn from ARP,
+   * DHCP and neighbour discovery, and their alerts join the events after what raised them.
+   */
+  analyzer?: Analyzer;
   /** Receives every event in order. Called asynchronously, after the body of a message is parsed. */
   onEvent(event: EcsEvent): void;
 }
@@ -29,6 +36,9 @@ export interface PipelineCounters {
   transactions: number;
   events: number;
   anomalies: number;
+  alerts: number;
+  /** Connections to an SMTP port that carried no bytes: counted, not reported. */
+  emptyFlows: number;
 }
 
 /**
@@ -37,9 +47,9 @@ export interface PipelineCounters {
  * that keeps them in the order the SMTP stage finished them.
  */
 export class Pipeline {
-  readonly decoder = new Decoder();
+  readonly decoder: Decoder;
   readonly flows: FlowTable;
-  readonly counters: PipelineCounters = { sessions: 0, transactions: 0, events: 0, anomalies: 0 };
+  readonly counters: PipelineCounters = { sessions: 0, transactions: 0, events: 0, anomalies: 0, alerts: 0, emptyFlows: 0 };
 
   private readonly options: PipelineOptions;
   private readonly implicitTlsPorts: ReadonlySet<number>;
@@ -49,6 +59,8 @@ export class Pipeline {
 
   constructor(options: PipelineOptions) {
     this.options = options;
+    const analyzer = options.analyzer;
+    this.decoder = new Decoder(analyzer ? { onNeighbor: (observation) => analyzer.observeNeighbor(observation) } : {});
     this.implicitTlsPorts = new Set(options.implicitTlsPorts ?? IMPLICIT_TLS_PORTS);
     const serverPorts = new Set([...(options.smtpPorts ?? DEFAULT_SMTP_PORTS), ...this.implicitTlsPorts]);
     const events = {
@@ -78,6 +90,8 @@ export class Pipeline {
   /** Closes every open flow and waits until all events are delivered. */
   async finish(): Promise<void> {
     this.flows.closeAll(this.lastTs);
+    const analyzer = this.options.analyzer;
+    if (analyzer) this.enqueue(Promise.resolve().then(() => analyzer.flush(this.lastTs)));
     await this.tail;
   }
 
@@ -101,29 +115,64 @@ export class Pipeline {
     this.enqueue(
       message.then((info) => {
         if (info) this.counters.anomalies += info.anomalies.length;
-        return transactionEvent(tx, info, digest);
+        const event = transactionEvent(tx, info, digest);
+        const analyzer = this.options.analyzer;
+        if (!analyzer) return event;
+        // The analyzer runs here, in event order, so that devices and alerts follow the records.
+        const device = analyzer.clientDevice(tx.flow, tx.startTs);
+        (event.mailtap as Record<string, unknown>).device = deviceSummary(device);
+        return [event, ...analyzer.transaction(tx, info, event.event.id, device)];
       }),
     );
   }
 
   private onSession(info: SmtpSessionInfo): void {
+    const flow = info.flow;
+    if (flow.bytes[0] + flow.bytes[1] + flow.gapBytes[0] + flow.gapBytes[1] === 0 && info.anomalies.length === 0) {
+      // A connection that carried no bytes (a SYN scan, a refused or unanswered connection) is
+      // no SMTP session: it is counted, not reported, so a SYN flood cannot flood the output.
+      this.counters.emptyFlows++;
+      return;
+    }
     this.counters.sessions++;
     this.counters.anomalies += info.anomalies.length;
     // Transactions carry the session's envelope, so the session itself is reported only when it
     // had none (a probe, a STARTTLS session) or when it has anomalies that no transaction shows.
-    if (info.transactions === 0 || info.anomalies.length > 0) {
-      this.enqueue(Promise.resolve(sessionEvent(info)));
-    }
+    const report = info.transactions === 0 || info.anomalies.length > 0;
+    const analyzer = this.options.analyzer;
+    if (!report && !analyzer) return;
+    this.enqueue(
+      Promise.resolve().then(() => {
+        const event = report ? sessionEvent(info) : undefined;
+        if (!analyzer) return event ?? [];
+        const device = analyzer.clientDevice(flow, info.startTs);
+        if (event) (event.mailtap as Record<string, unknown>).device = deviceSummary(device);
+        const alerts = analyzer.session(info, device);
+        return event ? [event, ...alerts] : alerts;
+      }),
+    );
   }
 
-  private enqueue(event: Promise<EcsEvent>): void {
+  private enqueue(events: Promise<EcsEvent | EcsEvent[]>): void {
     this.tail = this.tail
-      .then(() => event)
+      .then(() => events)
       .then((ready) => {
-        this.counters.events++;
-        this.options.onEvent(ready);
+        for (const event of Array.isArray(ready) ? ready : [ready]) {
+          this.counters.events++;
+          if (event.event.kind === 'alert') this.counters.alerts++;
+          this.options.onEvent(event);
+        }
       });
   }
+}
+
+/** The device fields a transaction or session event carries; the full record is in the inventory. */
+function deviceSummary(device: Device): Record<string, unknown> {
+  const summary: Record<string, unknown> = { key: device.key };
+  if (device.label !== undefined) summary.label = device.label;
+  if (device.type !== undefined) summary.type = device.type;
+  if (device.vendor !== undefined) summary.vendor = device.vendor;
+  return summary;
 }
 
 /** Hashes the message as sent and passes it on to the MIME parser. */

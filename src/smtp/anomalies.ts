@@ -17,7 +17,8 @@ export const SMTP_ANOMALIES = {
   smtp_missing_mail_from: 'RCPT, DATA or BDAT came without a MAIL FROM; a transaction was opened for it.',
   smtp_command_out_of_sequence: 'RCPT, DATA or BDAT without MAIL FROM was rejected by the server; no transaction was reported for it.',
   smtp_too_many_recipients: 'A transaction had more RCPT commands than maxRecipients; the rest were counted only.',
-  smtp_too_many_pending_commands: 'More than maxPendingCommands commands awaited replies; the oldest were dropped.',
+  smtp_too_many_pending_commands:
+    'The queue of commands awaiting replies reached maxPendingCommands entries. Replies stay paired in order, but some RCPT replies were not recorded, and if that did not free enough entries, later commands were handled as if their replies were not seen.',
   smtp_invalid_bdat_command: 'BDAT had no valid chunk size or had words other than LAST; no chunk was read.',
   smtp_huge_bdat_chunk: 'BDAT announced a chunk size beyond 2^53 - 1; no chunk was read.',
   smtp_mixed_data_bdat: 'One transaction used both DATA and BDAT.',

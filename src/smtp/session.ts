@@ -11,6 +11,7 @@ import {
 import { DataBodyDecoder } from './body.js';
 import { looksLikeCommand, parseBdatArgument, parseCommandLine, parsePathArgument } from './commands.js';
 import { LineSplitter } from './lines.js';
+import { PendingQueue, canMerge, type Pending, type PendingKind } from './pending.js';
 import { ReplyAssembler, parseReplyLine, type AssembledReply } from './replies.js';
 import { createTransaction, settleTransaction, type TxState } from './transaction.js';
 import type { SmtpEvents, SmtpLimits, SmtpReply, SmtpSessionInfo } from './types.js';
@@ -58,32 +59,6 @@ const SSL2_RECORD = 0x80;
 
 type ClientMode = 'command' | 'sasl' | 'await' | 'body' | 'chunk' | 'ignore';
 type AwaitReason = 'data' | 'auth' | 'starttls';
-
-type PendingKind =
-  | 'banner'
-  | 'helo'
-  | 'mail'
-  | 'rcpt'
-  | 'data'
-  | 'data_end'
-  | 'bdat'
-  | 'bdat_invalid'
-  | 'rset'
-  | 'auth'
-  | 'starttls'
-  | 'other';
-
-/** A command waiting for its reply. */
-interface Pending {
-  kind: PendingKind;
-  tx: TxState | undefined;
-  /** Index in tx.record.recipients for RCPT, -1 when the recipient was not kept. */
-  rcptIndex: number;
-  /** BDAT ... LAST. */
-  last: boolean;
-  heloName: string;
-  heloCommand: 'HELO' | 'EHLO' | 'LHLO';
-}
 
 interface HeldChunk {
   data: Buffer;
@@ -133,13 +108,19 @@ export class SmtpSession implements StreamHandler {
   private closed = false;
   private now: number;
 
-  private pending: Pending[] = [];
-  private pendingHead = 0;
+  private readonly pending = new PendingQueue();
   private pendingOverflowReported = false;
+  /**
+   * The queue was still over half full after compaction: new commands are counted without
+   * being paired with their replies until it drains to half.
+   */
+  private pendingBlind = false;
 
   private awaitEntry: Pending | undefined;
   private awaitReason: AwaitReason = 'data';
   private awaitTx: TxState | undefined;
+  /** The awaited command was counted only, so its reply will not be paired with it. */
+  private awaitUnpaired = false;
   private held: HeldChunk[] = [];
   private heldBytes = 0;
 
@@ -193,6 +174,11 @@ export class SmtpSession implements StreamHandler {
     }
   }
 
+  /** Entries in the queue of commands waiting for replies; at most maxPendingCommands + 1. */
+  get pendingEntries(): number {
+    return this.pending.size;
+  }
+
   onData(direction: Direction, data: Buffer, ts: number): void {
     if (this.closed) return;
     this.now = ts;
@@ -237,9 +223,7 @@ export class SmtpSession implements StreamHandler {
     this.closed = true;
     this.clientMode = 'ignore';
 
-    while (this.pendingHead < this.pending.length) {
-      this.dropPending(this.pending[this.pendingHead++] as Pending, ts);
-    }
+    this.dropAllPending(ts);
     for (const tx of this.openTxs) tx.closed = true;
     this.currentTx = undefined;
     this.emitReady(ts, true);
@@ -274,8 +258,8 @@ export class SmtpSession implements StreamHandler {
               this.startTls(ts);
               return;
             }
-            if (!this.serverSeen) {
-              // Client-only capture: the client went on in clear, so the server refused.
+            if (!this.serverSeen || this.awaitUnpaired) {
+              // No reply to wait for: the client went on in clear, so the server refused.
               this.endAwait('command');
               continue;
             }
@@ -339,15 +323,14 @@ export class SmtpSession implements StreamHandler {
       case 'HELO':
       case 'EHLO':
       case 'LHLO': {
-        const entry = this.push('helo', this.currentTx);
-        entry.heloCommand = verb;
-        entry.heloName = line.toString('utf8', argStart, argStart + MAX_NAME_LENGTH).trim();
+        const name = line.toString('utf8', argStart, argStart + MAX_NAME_LENGTH).trim();
         // The name the client claims is recorded even if the server rejects it (as Suricata
         // does), but an empty argument does not replace an earlier name.
-        if (entry.heloName !== '') {
-          this.info.helo = entry.heloName;
+        if (name !== '') {
+          this.info.helo = name;
           this.info.heloCommand = verb;
         }
+        const entry = this.push('helo', this.currentTx, { heloCommand: verb });
         if (!this.serverSeen) this.resetByHelo(entry, undefined);
         break;
       }
@@ -408,14 +391,15 @@ export class SmtpSession implements StreamHandler {
   private rcptCommand(arg: string, ts: number): void {
     const tx = this.currentTx ?? this.openImplicitTx('RCPT', ts);
     const path = parsePathArgument(arg, 'TO');
-    const entry = this.push('rcpt', tx);
+    let rcptIndex = -1;
     if (path === undefined) {
       this.anomaly('smtp_invalid_rcpt_to', undefined, 0, tx);
     } else if (tx.record.recipients.length >= this.limits.maxRecipients) {
       tx.extraRecipients++;
     } else {
-      entry.rcptIndex = tx.record.recipients.push({ address: path.address, params: path.params }) - 1;
+      rcptIndex = tx.record.recipients.push({ address: path.address, params: path.params }) - 1;
     }
+    this.push('rcpt', tx, { rcptIndex });
   }
 
   private dataCommand(ts: number): void {
@@ -443,8 +427,7 @@ export class SmtpSession implements StreamHandler {
       tx.record.bdatChunks++;
       this.openSink(tx);
     }
-    const entry = this.push('bdat', tx);
-    entry.last = parsed.last;
+    this.push('bdat', tx, { last: parsed.last });
     this.bodyTx = tx;
     this.chunkLast = parsed.last;
     this.chunkRemaining = parsed.size;
@@ -574,7 +557,12 @@ export class SmtpSession implements StreamHandler {
     this.awaitReason = reason;
     this.awaitTx = entry.tx;
     this.clientMode = 'await';
-    if (!this.serverSeen && reason !== 'starttls') this.decideWithoutReply(ts);
+    // DATA, AUTH and STARTTLS never merge, so a queued entry is the last one. An entry that is
+    // not queued was counted only, because too many commands were waiting: its reply will not
+    // be paired, as in a client-only capture.
+    this.awaitUnpaired = this.pending.at(this.pending.size - 1) !== entry;
+    const paired = this.serverSeen && !this.awaitUnpaired;
+    if (!paired && reason !== 'starttls') this.decideWithoutReply(ts);
   }
 
   private hold(data: Buffer, ts: number): void {
@@ -662,7 +650,7 @@ export class SmtpSession implements StreamHandler {
   private reply(assembled: AssembledReply, ts: number): void {
     const reply = assembled.reply;
     this.realignPending(reply.code);
-    const entry = this.shiftPending();
+    const entry = this.pending.takeOne();
     if (entry === undefined) {
       this.unmatchedReply(reply, ts);
       return;
@@ -822,9 +810,7 @@ export class SmtpSession implements StreamHandler {
       tx.clientEnd ??= 'reset';
       this.closeTx(tx);
     }
-    while (this.pendingHead < this.pending.length) {
-      this.dropPending(this.pending[this.pendingHead++] as Pending, ts);
-    }
+    this.dropAllPending(ts);
     this.emitReady(ts);
   }
 
@@ -867,9 +853,7 @@ export class SmtpSession implements StreamHandler {
     this.serverResync = true;
     // NOTE: how many replies the gap held is unknown, so the commands waiting for replies are
     // dropped rather than paired with the wrong replies. Their replies stay undefined.
-    while (this.pendingHead < this.pending.length) {
-      this.dropPending(this.pending[this.pendingHead++] as Pending, this.now);
-    }
+    this.dropAllPending(this.now);
     this.unmatchedExpected = true;
     if (this.clientMode === 'await') this.decideWithoutReply(this.now);
     this.emitReady(this.now);
@@ -877,20 +861,41 @@ export class SmtpSession implements StreamHandler {
 
   // ---- pending commands ----
 
-  private push(kind: PendingKind, tx: TxState | undefined): Pending {
-    const entry: Pending = { kind, tx, rcptIndex: -1, last: false, heloName: '', heloCommand: 'HELO' };
+  /**
+   * Queue a command for its reply. Commands whose replies are handled alike merge into one
+   * entry with a count (see canMerge), so replies stay paired in order while the number of
+   * entries stays small. When maxPendingCommands entries are reached, the queue is compacted.
+   * If it is still over half full, new commands are counted only: each is handled at once as
+   * a command whose reply is not seen, and its reply is consumed without effect.
+   *
+   * Returns the entry for the command. awaitReply recognises an entry that is not in the
+   * queue and decides without the reply.
+   */
+  private push(kind: PendingKind, tx: TxState | undefined, fields: Partial<Pending> = {}): Pending {
+    const entry: Pending = { kind, tx, rcptIndex: -1, last: false, heloCommand: 'HELO', count: 1, ...fields };
     if (kind !== 'banner') this.unmatchedExpected = false;
-    if (this.pending.length - this.pendingHead >= this.limits.maxPendingCommands) {
-      const oldest = this.shiftPending() as Pending;
+    const max = this.limits.maxPendingCommands;
+    if (this.pendingBlind && this.pending.size <= max / 2) this.pendingBlind = false;
+    if (!this.pendingBlind && this.pending.size >= max && !this.mergesWithTail(entry)) {
       if (this.serverSeen && !this.pendingOverflowReported) {
         this.pendingOverflowReported = true;
-        this.anomaly('smtp_too_many_pending_commands', `more than ${this.limits.maxPendingCommands}`, 0);
+        this.anomaly('smtp_too_many_pending_commands', `more than ${max} waiting commands`, 0);
       }
-      this.dropPending(oldest, this.now);
+      this.pending.compact(this.awaitEntry);
+      this.pendingBlind = this.pending.size > max / 2;
     }
-    this.pending.push(entry);
+    if (this.pendingBlind) {
+      this.pending.append({ kind: 'other', tx: undefined, rcptIndex: -1, last: false, heloCommand: 'HELO', count: 1 });
+      this.forgetCommand(entry, this.now);
+      return entry;
+    }
     if (tx !== undefined) tx.outstanding++;
-    return entry;
+    return this.pending.append(entry);
+  }
+
+  private mergesWithTail(entry: Pending): boolean {
+    const tail = this.pending.at(this.pending.size - 1);
+    return tail !== undefined && canMerge(tail, entry);
   }
 
   /**
@@ -900,41 +905,43 @@ export class SmtpSession implements StreamHandler {
    * reply belongs to when an earlier one is still waiting.
    */
   private realignPending(code: number): void {
-    const head = this.pending[this.pendingHead];
+    const head = this.pending.at(0);
     if (head === undefined) return;
-    const waiting = this.pending.length - this.pendingHead;
-    if (head.kind === 'banner' && !BANNER_CODES.has(code) && waiting > 1) {
+    if (head.kind === 'banner' && !BANNER_CODES.has(code) && this.pending.size > 1) {
       this.anomaly('smtp_missing_reply', `no greeting before reply ${code}`, 1);
-      this.dropPending(this.shiftPending() as Pending, this.now);
+      this.dropPending(this.pending.removeHead() as Pending, this.now);
       this.realignPending(code);
       return;
     }
     const kinds = SINGLE_COMMAND_CODES.get(code);
     if (kinds === undefined || kinds.includes(head.kind)) return;
-    const limit = Math.min(waiting, REALIGN_WINDOW);
-    for (let i = 1; i < limit; i++) {
-      const entry = this.pending[this.pendingHead + i] as Pending;
+    let skipped = 0;
+    for (let i = 1; i < this.pending.size; i++) {
+      skipped += (this.pending.at(i - 1) as Pending).count;
+      if (skipped >= REALIGN_WINDOW) return;
+      const entry = this.pending.at(i) as Pending;
       if (!kinds.includes(entry.kind)) continue;
-      this.anomaly('smtp_missing_reply', `reply ${code} skips ${i} waiting commands`, 1);
-      for (let j = 0; j < i; j++) this.dropPending(this.shiftPending() as Pending, this.now);
+      this.anomaly('smtp_missing_reply', `reply ${code} skips ${skipped} waiting commands`, 1);
+      for (let j = 0; j < i; j++) this.dropPending(this.pending.removeHead() as Pending, this.now);
       return;
     }
   }
 
-  private shiftPending(): Pending | undefined {
-    if (this.pendingHead >= this.pending.length) return undefined;
-    const entry = this.pending[this.pendingHead++] as Pending;
-    if (this.pendingHead > 1024 && this.pendingHead * 2 > this.pending.length) {
-      this.pending = this.pending.slice(this.pendingHead);
-      this.pendingHead = 0;
+  private dropAllPending(ts: number): void {
+    for (let entry = this.pending.removeHead(); entry !== undefined; entry = this.pending.removeHead()) {
+      this.dropPending(entry, ts);
     }
-    return entry;
   }
 
-  /** Forget a command whose reply will not be seen. */
+  /** Forget the commands of an entry whose replies will not be seen. */
   private dropPending(entry: Pending, ts: number): void {
+    if (entry.tx !== undefined) entry.tx.outstanding -= entry.count;
+    this.forgetCommand(entry, ts);
+  }
+
+  /** Apply what a command does when its reply is not seen. */
+  private forgetCommand(entry: Pending, ts: number): void {
     if (entry.kind === 'helo' && this.serverSeen) this.resetByHelo(entry, undefined);
-    if (entry.tx !== undefined) entry.tx.outstanding--;
     if (entry === this.awaitEntry) this.decideWithoutReply(ts);
     this.emitReady(ts);
   }

@@ -103,7 +103,11 @@ export interface SmtpEvents {
 export interface SmtpLimits {
   /** Longest command or reply line kept; longer lines are cut and flagged. */
   maxLineLength: number;
-  /** Commands awaiting replies (pipelining) before the oldest is dropped. */
+  /**
+   * Entries in the queue of commands awaiting replies (pipelining). Commands whose replies are
+   * handled alike share one entry. Past the limit, later commands are counted without being
+   * paired with their replies, so pairing stays in order.
+   */
   maxPendingCommands: number;
   /** Recipients kept per transaction; further ones are counted only. */
   maxRecipients: number;

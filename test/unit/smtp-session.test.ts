@@ -533,9 +533,14 @@ describe('SmtpSession hostile input', () => {
 
   it('bounds pending commands', () => {
     const noops = Array.from({ length: 50 }, () => 'NOOP');
-    const { recorder } = run([s('220 mx'), c(...noops)], { limits: { maxPendingCommands: 8 } });
+    const { recorder, session } = run([s('220 mx'), c(...noops)], { limits: { maxPendingCommands: 8 }, keepOpen: true });
+    assert.equal(session.pendingEntries, 1);
+    const helos = Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? 'HELO a' : 'EHLO a'));
+    session.onData(0, Buffer.from(helos.map((line) => line + '\r\n').join('')), 2000);
+    assert.ok(session.pendingEntries <= 9);
+    session.onClose('fin', 2001);
     assert.deepEqual(anomalyNames(recorder.session0.anomalies), ['smtp_too_many_pending_commands']);
-    assert.equal(recorder.session0.commands, 50);
+    assert.equal(recorder.session0.commands, 100);
   });
 
   it('bounds anomalies per session', () => {

@@ -91,7 +91,7 @@ export class Pipeline {
   async finish(): Promise<void> {
     this.flows.closeAll(this.lastTs);
     const analyzer = this.options.analyzer;
-    if (analyzer) this.enqueue(Promise.resolve().then(() => analyzer.flush(this.lastTs)));
+    if (analyzer) this.enqueue(() => analyzer.flush(this.lastTs));
     await this.tail;
   }
 
@@ -112,7 +112,8 @@ export class Pipeline {
     const digest = hasBody ? tap.digest() : undefined;
     const message: Promise<MessageInfo | undefined> =
       hasBody && tap.parser ? tap.parser.result : Promise.resolve(undefined);
-    this.enqueue(
+    // The body is parsed from now on; the event is built when the chain reaches it.
+    this.enqueue(() =>
       message.then((info) => {
         if (info) this.counters.anomalies += info.anomalies.length;
         const event = transactionEvent(tx, info, digest);
@@ -141,21 +142,23 @@ export class Pipeline {
     const report = info.transactions === 0 || info.anomalies.length > 0;
     const analyzer = this.options.analyzer;
     if (!report && !analyzer) return;
-    this.enqueue(
-      Promise.resolve().then(() => {
+    this.enqueue(() => {
         const event = report ? sessionEvent(info) : undefined;
         if (!analyzer) return event ?? [];
         const device = analyzer.clientDevice(flow, info.startTs);
         if (event) (event.mailtap as Record<string, unknown>).device = deviceSummary(device);
         const alerts = analyzer.session(info, device);
         return event ? [event, ...alerts] : alerts;
-      }),
-    );
+    });
   }
 
-  private enqueue(events: Promise<EcsEvent | EcsEvent[]>): void {
+  /**
+   * Appends to the event chain. produce runs only when every earlier item is delivered, so the
+   * analyzer sees transactions and sessions in the order the SMTP stage finished them.
+   */
+  private enqueue(produce: () => EcsEvent | EcsEvent[] | Promise<EcsEvent | EcsEvent[]>): void {
     this.tail = this.tail
-      .then(() => events)
+      .then(produce)
       .then((ready) => {
         for (const event of Array.isArray(ready) ? ready : [ready]) {
           this.counters.events++;

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/load.js';
+import { runDevices } from './devices.js';
 import { READ_HELP, runRead } from './read.js';
 import { UsageError } from './usage.js';
 
@@ -10,7 +11,8 @@ const HELP = `Usage: mailtap COMMAND [options]
 Passive sensor for outgoing e-mail: reports every SMTP transaction seen on the wire.
 
 Commands:
-  read FILE...   read capture files and print one record per SMTP transaction
+  read FILE...      read capture files and print one record per SMTP transaction, and alerts
+  devices FILE...   read capture files and list the devices seen, with vendor, names and counts
 
 Options:
   -h, --help     this help
@@ -29,6 +31,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'read':
       return runRead(rest);
+    case 'devices':
+      return runDevices(rest);
     case '--version':
     case '-V':
       process.stdout.write(`mailtap ${version()}\n`);
@@ -40,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(HELP + '\n' + (command === undefined ? '' : '\n' + READ_HELP + '\n'));
       return command === undefined ? 2 : 0;
     default:
-      throw new UsageError(`unknown command "${command}": expected one of: read`);
+      throw new UsageError(`unknown command "${command}": expected read or devices`);
   }
 }
 
@@ -62,7 +66,7 @@ main(process.argv.slice(2)).then(
     }
     if (error instanceof UsageError || String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS')) {
       const command = process.argv[2];
-      const help = command === 'read' ? 'mailtap read --help' : 'mailtap --help';
+      const help = command === 'read' || command === 'devices' ? `mailtap ${command} --help` : 'mailtap --help';
       process.stderr.write(`mailtap: ${(error as Error).message}\nRun "${help}" for usage.\n`);
       process.exitCode = 2;
       return;

@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
 import { createCaptureStats, readCapture } from '../capture/index.js';
+import { Analyzer } from '../analyze.js';
 import { CaptureError, type CaptureStats } from '../capture/types.js';
 import { defaultConfig, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -14,7 +15,8 @@ import { UsageError, parsePortList } from './usage.js';
 export const READ_HELP = `Usage: mailtap read [options] FILE...
 
 Reads pcap, pcapng or gzip-compressed capture files ("-" for stdin) and prints one record per
-SMTP transaction, and one per session without a transaction (for example after STARTTLS).
+SMTP transaction, one per session without a transaction (for example after STARTTLS), and the
+alerts of the detection rules (configured with --config) in the same stream.
 
 Options:
   --format json|table   json: one ECS document per line (default); table: a row per record
@@ -59,7 +61,8 @@ function writeSummary(totals: RunTotals, pipeline: Pipeline): void {
       `(${formatBytes(flows.gapBytes)}), ${formatCount(flows.retransmissions)} retransmissions, ` +
       `${formatCount(flows.droppedBytesPerFlowLimit + flows.droppedBytesTotalLimit)} bytes over memory bounds`,
     `  smtp: ${formatCount(counters.sessions)} sessions, ${formatCount(counters.transactions)} transactions, ` +
-      `${formatCount(counters.events)} records, ${formatCount(counters.anomalies)} anomalies`,
+      `${formatCount(counters.events)} records, ${formatCount(counters.anomalies)} anomalies, ` +
+      `${formatCount(counters.alerts)} alert events`,
   ];
   process.stderr.write(lines.join('\n') + '\n');
 }
@@ -176,6 +179,7 @@ export async function runRead(argv: string[]): Promise<number> {
     smtpPorts,
     implicitTlsPorts: tlsPorts,
     parseMessages: !values['no-mime'],
+    analyzer: new Analyzer(config),
     flowLimits: {
       ...(limits.max_flows !== undefined ? { maxFlows: limits.max_flows } : {}),
       ...(limits.flow_buffer !== undefined ? { maxBufferedPerDirection: limits.flow_buffer } : {}),

@@ -14,8 +14,6 @@ export interface CommandLine {
   verb: string;
   /** Offset in the line where the argument starts (after the verb and one space). */
   argStart: number;
-  /** Length of the first word, for the anomaly detail of an unknown command. */
-  verbLength: number;
 }
 
 /** Split a command line into its verb and the offset of its argument. */
@@ -23,9 +21,9 @@ export function parseCommandLine(line: Buffer): CommandLine {
   let end = line.indexOf(SPACE);
   if (end === -1) end = line.length;
   const argStart = end < line.length ? end + 1 : end;
-  if (end === 0 || end > MAX_VERB_LENGTH) return { verb: '', argStart, verbLength: end };
+  if (end === 0 || end > MAX_VERB_LENGTH) return { verb: '', argStart };
   const word = line.toString('latin1', 0, end).toUpperCase();
-  return { verb: KNOWN_VERBS.has(word) ? word : '', argStart, verbLength: end };
+  return { verb: KNOWN_VERBS.has(word) ? word : '', argStart };
 }
 
 /**

@@ -134,7 +134,6 @@ export class SmtpSession implements StreamHandler {
   private discardBdat = false;
 
   private sasl: SaslState | undefined;
-  private clientLinesSinceAuth = Number.MAX_SAFE_INTEGER;
   private bareLfReported = false;
 
   private anomalyCount = 0;
@@ -296,7 +295,6 @@ export class SmtpSession implements StreamHandler {
 
   private clientLine(line: Buffer, ts: number): void {
     const lines = this.clientLines;
-    this.clientLinesSinceAuth++;
     if (lines.truncated) {
       this.anomaly('smtp_line_too_long', `client line of ${lines.rawLength} bytes`, 0);
     }
@@ -318,7 +316,7 @@ export class SmtpSession implements StreamHandler {
   private command(line: Buffer, ts: number): void {
     this.info.commands++;
     this.commandSeen = true;
-    const { verb, argStart, verbLength } = parseCommandLine(line);
+    const { verb, argStart } = parseCommandLine(line);
     switch (verb) {
       case 'HELO':
       case 'EHLO':
@@ -362,7 +360,7 @@ export class SmtpSession implements StreamHandler {
         this.authCommand(line, argStart, ts);
         break;
       case '':
-        this.anomaly('smtp_unknown_command', this.describeUnknown(line, verbLength), 0, this.currentTx);
+        this.anomaly('smtp_unknown_command', this.describeUnknown(line), 0, this.currentTx);
         this.push('other', this.currentTx);
         break;
       default:
@@ -478,7 +476,6 @@ export class SmtpSession implements StreamHandler {
     delete this.info.authUser;
     delete this.info.authSuccess;
     this.sasl = { mechanism, responses: 0, remaining: saslResponseCount(mechanism) };
-    this.clientLinesSinceAuth = 0;
 
     let irStart = end + 1;
     while (irStart < line.length && line[irStart] === 0x20) irStart++;
@@ -1100,16 +1097,21 @@ export class SmtpSession implements StreamHandler {
   }
 
   /**
-   * Detail for an unknown command. The verb is shown only when it is a short word and no AUTH
-   * exchange is near, because a SASL response read as a command would expose a credential.
+   * Return the anomaly detail for an unknown command: its length and whether it is printable
+   * ASCII, never its text. A SASL response read as a command (capture started after AUTH, or
+   * the AUTH command lost) is a base64 credential, and a short one looks like any other word.
    */
-  private describeUnknown(line: Buffer, verbLength: number): string {
+  private describeUnknown(line: Buffer): string {
     if (line.length === 0) return 'empty line';
-    const verb = line.toString('latin1', 0, verbLength);
-    if (this.clientLinesSinceAuth > 4 && verbLength <= 12 && /^[A-Za-z][A-Za-z0-9-]*$/.test(verb)) {
-      return `verb ${verb}`;
+    let printableAscii = true;
+    for (let i = 0; i < line.length; i++) {
+      const byte = line[i] as number;
+      if (byte < 0x20 || byte >= 0x7f) {
+        printableAscii = false;
+        break;
+      }
     }
-    return `${line.length}-byte line`;
+    return `${line.length}-byte line, ${printableAscii ? 'printable ASCII' : 'not printable ASCII'}`;
   }
 }
 

@@ -177,6 +177,50 @@ describe('SmtpSession other SASL mechanisms', () => {
   });
 });
 
+describe('SmtpSession SASL responses read as commands', () => {
+  // "pw1234" is "cHcxMjM0" in base64: one short word, like a command verb.
+  const short = 'pw1234';
+  const secrets = [short, b64(short), b64('\0bob\0' + short)];
+
+  /** Assert that no form of the password appears in anything the session emitted. */
+  function assertNoSecret(recorder: Recorder): void {
+    const text = emitted(recorder);
+    for (const secret of secrets) assert.ok(!text.includes(secret), `emitted ${secret}`);
+  }
+
+  it('hides an AUTH LOGIN password picked up mid-stream', () => {
+    const { recorder } = run(
+      [s('334 VXNlcm5hbWU6'), c(b64('bob')), s('334 UGFzc3dvcmQ6'), c(b64(short)), s('235 ok'), c('MAIL FROM:<bob@x.example>'), s('250 ok')],
+      { flow: { midstream: true } },
+    );
+    const anomalies = recorder.session0.anomalies;
+    assert.deepEqual(anomalies.map((a) => a.name), ['smtp_unknown_command', 'smtp_unknown_command']);
+    assert.deepEqual(anomalies.map((a) => a.detail), ['4-byte line, printable ASCII', '8-byte line, printable ASCII']);
+    assert.equal(recorder.tx(0).mailFrom, 'bob@x.example');
+    assertNoSecret(recorder);
+  });
+
+  it('hides an AUTH PLAIN response picked up mid-stream', () => {
+    const { recorder } = run([s('334 '), c(b64('\0bob\0' + short)), s('235 ok'), c('QUIT'), s('221 bye')], {
+      flow: { midstream: true },
+    });
+    assert.deepEqual(recorder.session0.anomalies.map((a) => a.detail), ['16-byte line, printable ASCII']);
+    assertNoSecret(recorder);
+  });
+
+  it('hides responses after a lost AUTH command', () => {
+    const { recorder } = run([c('EHLO h'), ['gap', 0, 'AUTH LOGIN\r\n'.length], c(b64('bob'), b64(short), 'MAIL FROM:<bob@x.example>', 'QUIT')]);
+    assert.equal(recorder.tx(0).mailFrom, 'bob@x.example');
+    assertNoSecret(recorder);
+  });
+
+  it('hides a password after a rejected AUTH', () => {
+    const { recorder } = run([s('220 mx'), c('AUTH LOGIN'), s('504 unrecognized'), c(b64('bob'), b64(short))]);
+    assert.equal(recorder.session0.anomalies.length, 2);
+    assertNoSecret(recorder);
+  });
+});
+
 describe('decodeBase64', () => {
   it('matches Buffer base64 decoding', () => {
     for (const text of ['', 'a', 'ab', 'abc', 'abcd', '\0tim\0tanstaaftanstaaf', 'ÿþ\x00\x01']) {

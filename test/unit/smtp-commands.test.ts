@@ -5,8 +5,8 @@ import { looksLikeCommand, parseCommandLine, parsePathArgument } from '../../src
 
 describe('parseCommandLine', () => {
   it('finds the verb case-insensitively', () => {
-    assert.deepEqual(parseCommandLine(Buffer.from('mail FROM:<a@b>')), { verb: 'MAIL', argStart: 5, verbLength: 4 });
-    assert.deepEqual(parseCommandLine(Buffer.from('QUIT')), { verb: 'QUIT', argStart: 4, verbLength: 4 });
+    assert.deepEqual(parseCommandLine(Buffer.from('mail FROM:<a@b>')), { verb: 'MAIL', argStart: 5 });
+    assert.deepEqual(parseCommandLine(Buffer.from('QUIT')), { verb: 'QUIT', argStart: 4 });
     assert.equal(parseCommandLine(Buffer.from('XYZZY')).verb, '');
     assert.equal(parseCommandLine(Buffer.from('')).verb, '');
   });

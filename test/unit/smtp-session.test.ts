@@ -517,8 +517,8 @@ describe('SmtpSession hostile input', () => {
     const { recorder } = run([s('220 mx'), c('XYZZY now'), s('500 unknown'), s('250 extra'), [1, 'garbage\r\n'], c('\u0000\u0001\u0002')]);
     const anomalies = recorder.session0.anomalies;
     assert.deepEqual(anomalyNames(anomalies), ['smtp_unknown_command', 'smtp_unmatched_reply', 'smtp_invalid_reply', 'smtp_unknown_command']);
-    assert.equal(anomalies[0]?.detail, 'verb XYZZY');
-    assert.equal(anomalies[3]?.detail, '3-byte line');
+    assert.equal(anomalies[0]?.detail, '9-byte line, printable ASCII');
+    assert.equal(anomalies[3]?.detail, '3-byte line, not printable ASCII');
   });
 
   it('bounds recipients per transaction', () => {

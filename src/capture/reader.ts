@@ -26,6 +26,12 @@ export interface ReadCaptureOptions {
   onProgress?: ProgressCallback;
   /** Bytes per read from the input; default DEFAULT_CHUNK_SIZE. */
   chunkSize?: number;
+  /**
+   * Called between chunks; a returned promise holds reading until it settles, so a consumer
+   * whose output is full (a slow pipe) keeps memory bounded. Reading stops when it resolves to
+   * false.
+   */
+  waitForConsumer?: () => Promise<boolean> | undefined;
 }
 
 /**
@@ -362,6 +368,7 @@ export async function readCaptureStream(
 
     let chunk: Buffer | null = head.length > 0 ? head : null;
     let bytesSinceYield = 0;
+    let stopped = false;
     // A stats object shared across files keeps counting from where the previous file left it.
     const inputBytesBefore = stats.inputBytes;
     while (chunk !== null) {
@@ -373,11 +380,17 @@ export async function readCaptureStream(
         bytesSinceYield = 0;
         await yieldToEventLoop();
       }
+      const wait = options.waitForConsumer?.();
+      if (wait !== undefined && !(await wait)) {
+        stopped = true;
+        break;
+      }
 
       const next = await chunks.next();
       chunk = next.done ? null : next.value;
     }
-    splitter.finish();
+    // A stop requested by the consumer is no truncation, even in the middle of a record.
+    if (!stopped) splitter.finish();
     return stats;
   } finally {
     input.destroy();

@@ -210,17 +210,39 @@ export async function runRead(argv: string[]): Promise<number> {
     : undefined;
   bar?.start(Math.ceil((size ?? 0) / 1048576), 0);
 
+  // SIGINT or SIGTERM (Ctrl-C at the end of "tcpdump -w - | mailtap read -") stops reading; the
+  // open flows are still closed, their records printed and the summary written. A second
+  // signal ends the process at once.
+  let stopSignal: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopSignal !== undefined) process.exit(signal === 'SIGINT' ? 130 : 143);
+    stopSignal = signal;
+    if (positionals.includes('-')) process.stdin.destroy();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  // Reading waits while stdout is full, so a slow reader of the output bounds memory.
+  const waitForConsumer = (): Promise<boolean> | undefined => {
+    if (stopSignal !== undefined) return Promise.resolve(false);
+    if (!out.writableNeedDrain) return undefined;
+    return new Promise((resolve) => out.once('drain', () => resolve(stopSignal === undefined)));
+  };
+
   let doneBytes = 0;
   try {
     for (const file of positionals) {
+      if (stopSignal !== undefined) break;
       const before = totals.capture.inputBytes;
       try {
         await readCapture(file, pipeline.handlePacket, {
           stats: totals.capture,
+          waitForConsumer,
           onProgress: bar ? (read) => bar.update(Math.floor((doneBytes + read) / 1048576)) : undefined,
         });
       } catch (error) {
         if (!(error instanceof CaptureError)) throw error;
+        // Destroying stdin on a signal can end its stream with an error; that is the stop itself.
+        if (stopSignal !== undefined) break;
         totals.failedFiles++;
         bar?.stop();
         // Records from the packets before the bad spot must reach stdout before the error line.
@@ -243,5 +265,8 @@ export async function runRead(argv: string[]): Promise<number> {
   await new Promise<void>((resolve) => out.write('', () => resolve()));
   warnIfNothingDecoded(pipeline);
   if (!values.quiet) writeSummary(totals, pipeline);
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  if (stopSignal !== undefined) return stopSignal === 'SIGINT' ? 130 : 143;
   return totals.failedFiles > 0 ? 1 : 0;
 }

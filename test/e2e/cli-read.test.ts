@@ -4,7 +4,7 @@
  * Captures come from captures/ or are built here with pcap-builder.ts.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -472,5 +472,28 @@ describe('closed stdout', () => {
     assert.equal(nodeStatus, '0');
     assert.equal(stdout.split('\n').length, 2, 'one line and its newline');
     assert.doesNotMatch(stderr, /EPIPE|Error|internal error|\n\s+at /);
+  });
+});
+
+describe('signals', () => {
+  test('SIGINT on stdin prints the records read so far', async () => {
+    const child = spawn(process.execPath, [CLI, 'read', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    // The capture arrives and stdin stays open, as with "tcpdump -w - | mailtap read -".
+    child.stdin.write(readFileSync(PRINTER));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    child.kill('SIGINT');
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(status, 130);
+    const transactions = stdout
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Fields)
+      .filter((record) => record.event.action === 'smtp-transaction');
+    assert.equal(transactions.length, 2);
+    assert.match(stderr, /2 transactions/);
   });
 });

@@ -4,6 +4,29 @@ import { TcpStream, type ReassemblyContext, type StreamOwner } from './stream.js
 import type { Anomaly, CloseReason, Direction, Flow, StreamHandler } from './types.js';
 
 /**
+ * Anomalies of one name that a flow passes to its handler per ANOMALY_PERIOD seconds of capture
+ * time. Later ones in the same period are only counted in stats.suppressedAnomalies, so a burst
+ * of forged segments costs the handler at most this many anomaly records per period.
+ */
+export const ANOMALY_BURST = 8;
+export const ANOMALY_PERIOD = 60;
+
+/**
+ * Anomalies passed on without the rate limit. Each retransmission_inconsistency marks a part of
+ * the stream that may differ from what the receiver got. A limit would let a sender use it up
+ * on harmless overlaps before the overlap that matters.
+ */
+const UNLIMITED_ANOMALIES: ReadonlySet<string> = new Set(['retransmission_inconsistency']);
+
+/** Rate limit state of one anomaly name on one flow. */
+interface AnomalyWindow {
+  /** Capture time at which the current period started. */
+  start: number;
+  /** Anomalies of the name in the current period, passed on or not. */
+  count: number;
+}
+
+/**
  * One flow of the flow table: the public Flow record, its two streams and its handler. It passes
  * what the streams produce to the handler and turns a handler exception into a failed flow.
  */
@@ -25,6 +48,8 @@ export class FlowState implements StreamOwner, FlowListNode<FlowState> {
   closed = false;
   /** True once the handler threw; nothing more is passed to it. */
   failed = false;
+  /** Rate limit state per anomaly name; null until the flow's first anomaly. */
+  private anomalyWindows: Map<string, AnomalyWindow> | null = null;
 
   constructor(
     readonly flow: Flow,
@@ -59,14 +84,39 @@ export class FlowState implements StreamOwner, FlowListNode<FlowState> {
     }
   }
 
+  /** Passes an anomaly to the handler unless its name reached the rate limit on this flow. */
   anomaly(anomaly: Anomaly): void {
     const handler = this.handler;
     if (handler === null) return;
+    if (!this.admitAnomaly(anomaly)) {
+      this.context.stats.suppressedAnomalies++;
+      return;
+    }
     try {
       handler.onAnomaly(anomaly);
     } catch {
       this.fail();
     }
+  }
+
+  private admitAnomaly(anomaly: Anomaly): boolean {
+    if (UNLIMITED_ANOMALIES.has(anomaly.name)) return true;
+    let windows = this.anomalyWindows;
+    if (windows === null) {
+      windows = new Map();
+      this.anomalyWindows = windows;
+    }
+    const window = windows.get(anomaly.name);
+    if (window === undefined) {
+      windows.set(anomaly.name, { start: anomaly.ts, count: 1 });
+      return true;
+    }
+    if (anomaly.ts - window.start >= ANOMALY_PERIOD) {
+      window.start = anomaly.ts;
+      window.count = 0;
+    }
+    window.count++;
+    return window.count <= ANOMALY_BURST;
   }
 
   /** Calls onClose once and detaches the handler, so nothing reaches it afterwards. */
@@ -106,5 +156,6 @@ export class FlowState implements StreamOwner, FlowListNode<FlowState> {
     }
     this.closed = true;
     this.handler = null;
+    this.anomalyWindows = null;
   }
 }

@@ -71,6 +71,8 @@ export class FlowTable {
     timedOutFlows: 0,
     peakBufferedBytes: 0,
     unmatchedSegments: 0,
+    resetsOutOfWindow: 0,
+    suppressedAnomalies: 0,
     handlerErrors: 0,
     internalErrors: 0,
   };
@@ -262,15 +264,29 @@ export class FlowTable {
     if (ts > flow.lastTs) flow.lastTs = ts;
     this.openFlows.touch(state);
 
+    const streams = state.openStreams();
+    const stream = streams[direction];
+    const peer = streams[direction === 0 ? 1 : 0];
     if ((flags & TCP_RST) !== 0) {
+      // A RST that the receiver would ignore must not end the flow: anyone can send one, and
+      // the decoder does not verify checksums.
+      if (!stream.acceptsReset(segment.seq)) {
+        this.stats.resetsOutOfWindow++;
+        state.anomaly({
+          name: 'tcp_rst_out_of_window',
+          ts,
+          direction,
+          detail: `RST with seq ${segment.seq} outside the receive window; next expected seq ${stream.nextSeq}`,
+        });
+        if (state.failed) this.dropFailed(state);
+        return;
+      }
       // Payload on a RST is diagnostic text (RFC 9293 section 3.5.3), not stream data.
       this.closeFlow(state, 'rst', ts);
       return;
     }
 
-    const streams = state.openStreams();
-    const stream = streams[direction];
-    const peer = streams[direction === 0 ? 1 : 0];
+    peer.receiveWindow = segment.window;
     let dataSeq = segment.seq;
     if ((flags & TCP_SYN) !== 0) {
       if (!this.acceptSyn(state, direction, segment)) {

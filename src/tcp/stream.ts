@@ -73,6 +73,15 @@ export class TcpStream {
   bufferedBytes = 0;
   /** Bytes delivered or declared lost since the start; used to tell a fresh stream. */
   consumedBytes = 0;
+  /** True once the other side acknowledged bytes of this direction; `highestAck` is then set. */
+  ackSeen = false;
+  /** Highest acknowledgement number the other side sent for this direction. */
+  highestAck = 0;
+  /**
+   * Window field of the other side's last segment, unscaled because the decoder does not pass
+   * the window scale option. The largest unscaled window until the other side sends a segment.
+   */
+  receiveWindow = 65535;
 
   private pending: PendingSegment[] = [];
   /**
@@ -193,6 +202,10 @@ export class TcpStream {
    * data it covers may still come later in the capture (each direction can be captured late).
    */
   acknowledge(ack: number, ts: number): void {
+    if (!this.ackSeen || seqOffset(ack, this.highestAck) > 0) {
+      this.ackSeen = true;
+      this.highestAck = ack >>> 0;
+    }
     while (this.pending.length > 0) {
       const acked = seqOffset(ack, this.nextSeq);
       if (acked <= 0) return;
@@ -205,6 +218,35 @@ export class TcpStream {
       if (hole > 0) this.declareGap(hole, ts);
       this.drain(ts);
     }
+  }
+
+  /**
+   * Returns true when a RST of this direction with sequence number `seq` can be in the receive
+   * window: RFC 5961 section 3.2 has the receiver accept a RST only when RCV.NXT <= seq <
+   * RCV.NXT + RCV.WND. Here RCV.NXT is nextSeq, or the other side's highest ACK when that is
+   * ahead because the capture lost data, and RCV.WND is the unscaled window field. With window
+   * scaling the real window is larger, so a RST this check takes is one the receiver takes too:
+   * a forged RST cannot end the flow here while the connection goes on. Before any sequence
+   * number of this direction is known, every RST is accepted.
+   *
+   * NOTE: a RST between the unscaled and the scaled window end is ignored although it ends the
+   * connection, and the flow then stays open until idleTimeout. Stacks send a RST at SND.NXT or
+   * at the ACK they reply to, so this needs more than a window of data lost by the capture.
+   */
+  acceptsReset(seq: number): boolean {
+    let base: number;
+    if (this.initialized) {
+      const ackAhead = this.ackSeen && seqOffset(this.highestAck, this.nextSeq) > 0;
+      base = ackAhead ? this.highestAck : this.nextSeq;
+      if (seqOffset(seq, this.nextSeq) < 0) return false;
+    } else if (this.ackSeen) {
+      base = this.highestAck;
+      if (seqOffset(seq, base) < 0) return false;
+    } else {
+      return true;
+    }
+    // RFC 5961 section 3.2 accepts a RST at exactly RCV.NXT, even with a zero window.
+    return seqOffset(seq, base) < Math.max(this.receiveWindow, 1);
   }
 
   /** Records the FIN at `finSeq` (the sequence number after the segment's data). */

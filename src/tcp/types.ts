@@ -96,6 +96,10 @@ export interface FlowStats {
   peakBufferedBytes: number;
   /** Segments for a closed flow that are not a new SYN, and RST segments without a flow. */
   unmatchedSegments: number;
+  /** RST segments ignored because their sequence number was outside the receiver's window. */
+  resetsOutOfWindow: number;
+  /** Anomalies not passed to the handler because their flow reached the rate limit for the name. */
+  suppressedAnomalies: number;
   /** Exceptions thrown by a stream handler (or by onFlow); the flow is dropped without onClose. */
   handlerErrors: number;
   /** Exceptions from the flow table's own code; the flow is dropped. Non-zero means a bug. */

@@ -266,6 +266,124 @@ describe('FlowTable', () => {
     assert.deepEqual(recording.closes, ['rst']);
   });
 
+  describe('RST sequence check (RFC 5961 section 3.2)', () => {
+    /** Handshake, then "EHLO a" from the client and "220 mx" from the server, both acknowledged. */
+    function session() {
+      const setup = makeTable();
+      const table = setup.table;
+      handshake(table);
+      table.process(segment({ from: 'server', seq: 5001, ack: 1001, flags: PA, data: '220 mx\r\n' }));
+      table.process(segment({ from: 'client', seq: 1001, ack: 5009, flags: PA, data: 'EHLO a\r\n' }));
+      table.process(segment({ from: 'server', seq: 5009, ack: 1009, flags: TCP_ACK }));
+      return setup;
+    }
+
+    // Next expected sequence numbers after session(): client 1009, server 5009. Every segment
+    // advertises a window of 65535 bytes.
+    const accepted: [string, 'client' | 'server', number][] = [
+      ['client RST at the next expected byte', 'client', 1009],
+      ['client RST inside the window', 'client', 1009 + 1000],
+      ['client RST at the last byte of the window', 'client', 1009 + 65535 - 1],
+      ['server RST at the next expected byte', 'server', 5009],
+    ];
+    for (const [name, from, seq] of accepted) {
+      it(`accepts a ${name}`, () => {
+        const { table, flows } = session();
+        table.process(segment({ from, seq, flags: TCP_RST }));
+        assert.deepEqual(flows[0]?.closes, ['rst']);
+        assert.deepEqual(flows[0]?.anomalies, []);
+        assert.equal(table.stats.resetsOutOfWindow, 0);
+      });
+    }
+
+    const ignored: [string, 'client' | 'server', number][] = [
+      ['client RST one window ahead', 'client', 1009 + 65535],
+      ['client RST far ahead', 'client', 1009 + 123456],
+      ['server RST far ahead', 'server', 5009 + 1000000],
+      ['server RST behind', 'server', 5009 - 5000],
+      ['client RST one byte behind', 'client', 1008],
+    ];
+    for (const [name, from, seq] of ignored) {
+      it(`ignores a ${name}`, () => {
+        const { table, flows } = session();
+        table.process(segment({ from, seq, flags: TCP_RST }));
+        table.process(segment({ from: 'client', seq: 1009, ack: 5009, flags: PA, data: 'QUIT\r\n' }));
+        assert.deepEqual(flows[0]?.closes, []);
+        assert.deepEqual(flows[0]?.anomalies, ['tcp_rst_out_of_window']);
+        assert.equal(flows[0]?.streams[0], 'EHLO a\r\nQUIT\r\n');
+        assert.equal(table.stats.resetsOutOfWindow, 1);
+      });
+    }
+
+    it('uses the window the receiver advertised last', () => {
+      const { table, flows } = session();
+      table.process({ ...segment({ from: 'server', seq: 5009, ack: 1009, flags: TCP_ACK }), window: 1000 });
+      table.process(segment({ from: 'client', seq: 1009 + 1000, flags: TCP_RST }));
+      assert.deepEqual(flows[0]?.closes, []);
+      table.process(segment({ from: 'client', seq: 1009 + 999, flags: TCP_RST }));
+      assert.deepEqual(flows[0]?.closes, ['rst']);
+    });
+
+    it('accepts a RST at the next byte with a zero window', () => {
+      const { table, flows } = session();
+      table.process({ ...segment({ from: 'server', seq: 5009, ack: 1009, flags: TCP_ACK }), window: 0 });
+      table.process(segment({ from: 'client', seq: 1010, flags: TCP_RST }));
+      assert.deepEqual(flows[0]?.closes, []);
+      table.process(segment({ from: 'client', seq: 1009, flags: TCP_RST }));
+      assert.deepEqual(flows[0]?.closes, ['rst']);
+    });
+
+    it('ignores a RST before data the receiver has not acknowledged', () => {
+      const { table, flows } = session();
+      // The receiver got "250 ok" before the RST, so a RST at its last ACK (5009) is behind its
+      // RCV.NXT and ignored. A client could send such a RST to blind the sensor.
+      table.process(segment({ from: 'server', seq: 5009, ack: 1009, flags: PA, data: '250 ok\r\n' }));
+      table.process(segment({ from: 'server', seq: 5009, flags: TCP_RST }));
+      assert.deepEqual(flows[0]?.closes, []);
+      assert.deepEqual(flows[0]?.anomalies, ['tcp_rst_out_of_window']);
+    });
+
+    it('accepts a RST after data the capture lost', () => {
+      const { table, flows } = session();
+      // The client acknowledges 100000 server bytes that the capture never saw.
+      table.process(segment({ from: 'client', seq: 1009, ack: 105009, flags: TCP_ACK }));
+      table.process(segment({ from: 'server', seq: 105009 + 100, flags: TCP_RST }));
+      assert.deepEqual(flows[0]?.closes, ['rst']);
+    });
+
+    it('accepts any RST before a sequence number is known', () => {
+      const { table, flows } = makeTable();
+      table.process(segment({ from: 'client', seq: ISN_C, flags: TCP_SYN }));
+      // Connection refused: the server has sent nothing, so its sequence numbers are unknown.
+      table.process(segment({ from: 'server', seq: 0, ack: ISN_C + 1, flags: TCP_RST | TCP_ACK }));
+      assert.deepEqual(flows[0]?.closes, ['rst']);
+    });
+
+    it('checks a RST against the ACK when no data was seen', () => {
+      const { table, flows } = makeTable();
+      // Mid-stream: the client acknowledges server bytes up to 70000 but none were captured.
+      table.process(segment({ from: 'client', seq: 31000, ack: 70000, flags: PA, data: 'NOOP\r\n' }));
+      table.process(segment({ from: 'server', seq: 10, flags: TCP_RST }));
+      assert.deepEqual(flows[0]?.closes, []);
+      table.process(segment({ from: 'server', seq: 70000, flags: TCP_RST }));
+      assert.deepEqual(flows[0]?.closes, ['rst']);
+    });
+
+    it('rate-limits the anomaly per flow', () => {
+      const { table, flows } = session();
+      for (let i = 0; i < 10; i++) {
+        table.process(segment({ from: 'client', seq: 900000000 + i, flags: TCP_RST, ts: 2 }));
+      }
+      assert.equal(flows[0]?.anomalies.length, 8);
+      assert.equal(table.stats.resetsOutOfWindow, 10);
+      assert.equal(table.stats.suppressedAnomalies, 2);
+      // A new period of 60 s admits the anomaly again.
+      table.process(segment({ from: 'client', seq: 900000000, flags: TCP_RST, ts: 62 }));
+      assert.equal(flows[0]?.anomalies.length, 9);
+      assert.deepEqual(flows[0]?.closes, []);
+    });
+  });
+
   it('counts a retransmission and reports changed bytes', () => {
     const { table, flows } = makeTable();
     handshake(table);
@@ -278,6 +396,18 @@ describe('FlowTable', () => {
     assert.equal(table.stats.inconsistentRetransmissions, 1);
     assert.deepEqual(flows[0]?.anomalies, ['retransmission_inconsistency']);
     assert.equal(flows[0]?.streams[0], 'MAIL FROM:<a@b>\r\n');
+  });
+
+  it('reports every inconsistent retransmission', () => {
+    const { table, flows } = makeTable();
+    handshake(table);
+    table.process(segment({ from: 'client', seq: 1001, ack: 5001, flags: PA, data: 'RCPT TO:<a@b>\r\n' }));
+    for (let i = 0; i < 10; i++) {
+      table.process(segment({ from: 'client', seq: 1001, ack: 5001, flags: PA, data: `RCPT TO:<${i}@b>\r\n` }));
+    }
+    // The rate limit of ANOMALY_BURST (8) per name does not apply to this anomaly.
+    assert.equal(flows[0]?.anomalies.length, 10);
+    assert.equal(table.stats.suppressedAnomalies, 0);
   });
 
   it('ignores keep-alives and zero-window probes', () => {

@@ -68,6 +68,8 @@ function emptyStats(): FlowStats {
     timedOutFlows: 0,
     peakBufferedBytes: 0,
     unmatchedSegments: 0,
+    resetsOutOfWindow: 0,
+    suppressedAnomalies: 0,
     handlerErrors: 0,
     internalErrors: 0,
   };

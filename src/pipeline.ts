@@ -8,6 +8,7 @@ import { MessageParser } from './mail/index.js';
 import type { MailLimits, MessageInfo } from './mail/types.js';
 import { DEFAULT_SMTP_PORTS, IMPLICIT_TLS_PORTS, SmtpSession } from './smtp/index.js';
 import type { BodySink, SmtpLimits, SmtpSessionInfo, SmtpTransaction } from './smtp/types.js';
+import { MessageWorkerClient } from './pipeline-messages.js';
 import { FlowTable } from './tcp/index.js';
 import type { FlowLimits } from './tcp/types.js';
 
@@ -18,6 +19,11 @@ export interface PipelineOptions {
   implicitTlsPorts?: readonly number[];
   /** Skips header and MIME parsing of message bodies. */
   parseMessages?: boolean;
+  /**
+   * Parses messages in a worker thread (default true), in parallel with the packet stages. The
+   * records are the same either way; false keeps everything on the calling thread.
+   */
+  messageWorker?: boolean;
   flowLimits?: Partial<FlowLimits>;
   smtpLimits?: Partial<SmtpLimits>;
   mailLimits?: Partial<MailLimits>;
@@ -55,6 +61,9 @@ export class Pipeline {
   private readonly implicitTlsPorts: ReadonlySet<number>;
   private readonly bodies = new WeakMap<SmtpTransaction, BodyTap>();
   private tail: Promise<void> = Promise.resolve();
+  /** Started at the first message body; undefined until then, or when messages stay in this thread. */
+  private worker: MessageWorkerClient | undefined;
+  private workerTried = false;
   private lastTs = 0;
 
   constructor(options: PipelineOptions) {
@@ -90,16 +99,46 @@ export class Pipeline {
   /** Closes every open flow and waits until all events are delivered. */
   async finish(): Promise<void> {
     this.flows.closeAll(this.lastTs);
+    this.worker?.flush();
     const analyzer = this.options.analyzer;
     if (analyzer) this.enqueue(() => analyzer.flush(this.lastTs));
     await this.tail;
+    // Every result is in, so the worker can go; a later message starts a new one.
+    this.worker?.close();
+    this.worker = undefined;
+    this.workerTried = false;
   }
 
   private openBody(tx: SmtpTransaction): BodySink {
-    const parser = this.options.parseMessages === false ? undefined : new MessageParser(this.options.mailLimits);
+    let parser: MessageSink | undefined;
+    if (this.options.parseMessages !== false) {
+      const worker = this.messageWorker();
+      parser = worker ? new WorkerMessage(worker) : new MessageParser(this.options.mailLimits);
+    }
     const tap = new BodyTap(parser);
     this.bodies.set(tx, tap);
     return tap;
+  }
+
+  /**
+   * Returns the message worker, started on first use; undefined when it is off or failed. After a
+   * failure the following messages are parsed in this thread.
+   * NOTE: messages in flight when the worker fails are reported without MIME fields.
+   */
+  private messageWorker(): MessageWorkerClient | undefined {
+    if (this.worker?.failed === true) this.worker = undefined;
+    if (!this.workerTried) {
+      this.workerTried = true;
+      if (this.options.messageWorker !== false) {
+        try {
+          this.worker = new MessageWorkerClient(this.options.mailLimits);
+        } catch {
+          // No worker threads here (or the worker file is missing): parse in this thread.
+          this.worker = undefined;
+        }
+      }
+    }
+    return this.worker;
   }
 
   private onTransaction(tx: SmtpTransaction): void {
@@ -169,6 +208,38 @@ export class Pipeline {
   }
 }
 
+/** What BodyTap feeds: a MessageParser in this thread or a message in the worker. */
+interface MessageSink extends BodySink {
+  readonly result: Promise<MessageInfo | undefined>;
+}
+
+/** One message parsed by the message worker. */
+class WorkerMessage implements MessageSink {
+  private readonly id: number;
+  private written = false;
+  private resultPromise: Promise<MessageInfo | undefined> | undefined;
+
+  constructor(private readonly worker: MessageWorkerClient) {
+    this.id = worker.open();
+  }
+
+  get result(): Promise<MessageInfo | undefined> {
+    // BodyTap.digest() ends the message before the result is read.
+    return this.resultPromise ?? Promise.resolve(undefined);
+  }
+
+  write(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.written = true;
+    this.worker.write(this.id, chunk);
+  }
+
+  end(complete: boolean): void {
+    // A message without bytes is never reported (see onTransaction), so the worker needs no record.
+    if (this.resultPromise === undefined && this.written) this.resultPromise = this.worker.end(this.id, complete);
+  }
+}
+
 /** The device fields a transaction or session event carries; the full record is in the inventory. */
 function deviceSummary(device: Device): Record<string, unknown> {
   const summary: Record<string, unknown> = { key: device.key };
@@ -181,11 +252,11 @@ function deviceSummary(device: Device): Record<string, unknown> {
 /** Hashes the message as sent and passes it on to the MIME parser. */
 class BodyTap implements BodySink {
   size = 0;
-  readonly parser: MessageParser | undefined;
+  readonly parser: MessageSink | undefined;
   private readonly hash: Hash = createHash('sha256');
   private ended = false;
 
-  constructor(parser: MessageParser | undefined) {
+  constructor(parser: MessageSink | undefined) {
     this.parser = parser;
   }
 

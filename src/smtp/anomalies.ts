@@ -6,6 +6,10 @@
 export const SMTP_ANOMALIES = {
   smtp_line_too_long: 'A command or reply line exceeded maxLineLength and was cut to it.',
   smtp_bare_lf: 'A client line ended with LF without CR (commands: once per session; body: once per transaction with the count).',
+  smtp_bare_lf_end_of_data:
+    'A DATA body ended at a "." line with a bare LF before or after the dot ("<LF>.<LF>", "<LF>.<CR><LF>" or "<CR><LF>.<LF>"), which mailtap takes for the end of data as Postfix does. Servers that require CRLF read on, so the bytes after it may be a smuggled message.',
+  smtp_bare_cr:
+    'A client sent a CR without LF (commands: once per session; body: once per transaction with the count and the number of "." lines next to a bare CR). A bare CR never ends a line or the body, but a receiver that takes it for a line ending may see an end of data there, as in SMTP smuggling.',
   smtp_unmatched_reply: 'A server reply arrived while no command was waiting for one.',
   smtp_missing_reply: 'A reply belonged to a later command (a lost greeting, or a code such as 354 or 334 that answers one command only); the commands before it were given no reply.',
   smtp_invalid_reply: 'A server line did not start with a three-digit reply code.',

@@ -54,6 +54,7 @@ const SINGLE_COMMAND_CODES: ReadonlyMap<number, readonly PendingKind[]> = new Ma
 /** Waiting commands searched for the one that a single-command reply code belongs to. */
 const REALIGN_WINDOW = 16;
 
+const CR = 0x0d;
 const TLS_HANDSHAKE = 0x16;
 const SSL2_RECORD = 0x80;
 
@@ -135,6 +136,7 @@ export class SmtpSession implements StreamHandler {
 
   private sasl: SaslState | undefined;
   private bareLfReported = false;
+  private bareCrReported = false;
 
   private anomalyCount = 0;
   private tooManyAnomalies: Anomaly | undefined;
@@ -216,6 +218,7 @@ export class SmtpSession implements StreamHandler {
     // Replaying held bytes may reach another DATA or AUTH, with fewer bytes held each time.
     while (this.clientMode === 'await') this.decideWithoutReply(ts);
     if ((this.clientMode === 'body' || this.clientMode === 'chunk') && this.bodyTx !== undefined) {
+      if (this.clientMode === 'body') this.reportBodyLineEndings(this.bodyTx);
       this.bodyTx.record.bodyComplete = false;
       this.endSink(this.bodyTx, false);
     }
@@ -309,6 +312,10 @@ export class SmtpSession implements StreamHandler {
     if (lines.bareLf && !this.bareLfReported) {
       this.bareLfReported = true;
       this.anomaly('smtp_bare_lf', 'command line ended with LF alone', 0);
+    }
+    if (!this.bareCrReported && line.indexOf(CR) !== -1) {
+      this.bareCrReported = true;
+      this.anomaly('smtp_bare_cr', 'command line contained a CR without LF', 0);
     }
     this.command(line, ts);
   }
@@ -456,14 +463,27 @@ export class SmtpSession implements StreamHandler {
     this.bodyTx = undefined;
     this.clientMode = 'command';
     if (tx === undefined) return;
-    if (this.body.bareLfCount > 0) {
-      this.anomaly('smtp_bare_lf', `${this.body.bareLfCount} body lines ended with LF alone`, 0, tx);
-    }
+    this.reportBodyLineEndings(tx);
     tx.record.bodyComplete = !tx.bodyGap;
     this.endSink(tx, !tx.bodyGap);
     this.push('data_end', tx);
     this.closeTx(tx);
     this.emitReady(ts);
+  }
+
+  /** Report the line endings of a DATA body that RFC 5321 section 2.3.8 forbids. */
+  private reportBodyLineEndings(tx: TxState): void {
+    const body = this.body;
+    if (body.bareLfCount > 0) {
+      this.anomaly('smtp_bare_lf', `${formatCount(body.bareLfCount, 'body line')} ended with LF alone`, 0, tx);
+    }
+    if (body.bareLfEnd !== undefined) {
+      this.anomaly('smtp_bare_lf_end_of_data', `data ended with ${body.bareLfEnd}`, 0, tx);
+    }
+    if (body.bareCrCount > 0) {
+      const dotLines = body.bareCrDotLines > 0 ? `, ${formatCount(body.bareCrDotLines, '"." line')} next to a bare CR` : '';
+      this.anomaly('smtp_bare_cr', `${formatCount(body.bareCrCount, 'bare CR')} in the body${dotLines}`, 0, tx);
+    }
   }
 
   // ---- AUTH ----
@@ -730,6 +750,7 @@ export class SmtpSession implements StreamHandler {
       // The body was guessed before the reply came: the server reads these lines as commands.
       this.anomaly('smtp_data_rejected_during_body', `reply ${reply.code}`, 1, entry.tx);
       if (this.bodyTx !== undefined) {
+        this.reportBodyLineEndings(this.bodyTx);
         this.bodyTx.record.bodyComplete = false;
         this.endSink(this.bodyTx, false);
       }
@@ -763,6 +784,7 @@ export class SmtpSession implements StreamHandler {
     if (this.clientMode === 'body' && tx !== undefined) {
       // The server only replies inside a body once it has seen the end of data, or to give up.
       this.anomaly('smtp_reply_during_body', `reply ${reply.code}`, 1, tx);
+      this.reportBodyLineEndings(tx);
       tx.record.lastReply = reply;
       tx.endReply = reply;
       tx.record.bodyComplete = false;
@@ -1132,6 +1154,11 @@ function printable(line: Buffer, max: number): string {
     text += byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : '\\x' + byte.toString(16).padStart(2, '0');
   }
   return line.length > max ? text + '...' : text;
+}
+
+/** "1 bare CR", "2 bare CRs". */
+function formatCount(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 function errorMessage(error: unknown): string {

@@ -9,19 +9,29 @@ interface Decoded {
   endOffset: number;
   endChunk: number;
   bareLf: number;
+  bareCr: number;
+  bareCrDotLines: number;
+  bareLfEnd: string | undefined;
 }
 
 function decode(chunks: string[]): Decoded {
   const out: Buffer[] = [];
   const decoder = new DataBodyDecoder((chunk) => out.push(Buffer.from(chunk)));
   decoder.start();
+  const result = (endOffset: number, endChunk: number): Decoded => ({
+    body: Buffer.concat(out).toString('latin1'),
+    endOffset,
+    endChunk,
+    bareLf: decoder.bareLfCount,
+    bareCr: decoder.bareCrCount,
+    bareCrDotLines: decoder.bareCrDotLines,
+    bareLfEnd: decoder.bareLfEnd,
+  });
   for (let i = 0; i < chunks.length; i++) {
     const end = decoder.feed(Buffer.from(chunks[i] as string, 'latin1'), 0);
-    if (end !== -1) {
-      return { body: Buffer.concat(out).toString('latin1'), endOffset: end, endChunk: i, bareLf: decoder.bareLfCount };
-    }
+    if (end !== -1) return result(end, i);
   }
-  return { body: Buffer.concat(out).toString('latin1'), endOffset: -1, endChunk: -1, bareLf: decoder.bareLfCount };
+  return result(-1, -1);
 }
 
 describe('DataBodyDecoder', () => {
@@ -89,5 +99,66 @@ describe('DataBodyDecoder', () => {
     const binary = '\0\x01\xff\r\x00\n';
     const result = decode([binary + '\r\n.\r\n']);
     assert.equal(result.body, binary + '\r\n');
+  });
+
+  it('names the terminator when it has a bare LF', () => {
+    const cases: [string, string | undefined][] = [
+      ['a\n.\n', '<LF>.<LF>'],
+      ['a\r\n.\n', '<CR><LF>.<LF>'],
+      ['a\n.\r\n', '<LF>.<CR><LF>'],
+      ['a\r\n.\r\n', undefined],
+      ['.\n', '<CR><LF>.<LF>'],
+    ];
+    for (const [input, expected] of cases) {
+      const result = decode([input]);
+      assert.equal(result.endOffset, input.length, JSON.stringify(input));
+      assert.equal(result.bareLfEnd, expected, JSON.stringify(input));
+    }
+  });
+
+  it('does not end at a bare CR sequence', () => {
+    // The three end-of-data forms with a bare CR, each followed by a smuggled command.
+    const cases: [string, string, number][] = [
+      ['a\r.\r', 'a\r.\r', 2],
+      ['a\r\n.\r', 'a\r\n\r', 1],
+      ['a\r.\r\n', 'a\r.\r\n', 1],
+    ];
+    for (const [sequence, body, bareCr] of cases) {
+      const input = sequence + 'MAIL FROM:<x@y>\r\n.\r\n';
+      const result = decode([input]);
+      const label = JSON.stringify(sequence);
+      assert.equal(result.endOffset, input.length, label);
+      assert.equal(result.body, body + 'MAIL FROM:<x@y>\r\n', label);
+      assert.equal(result.bareCr, bareCr, label);
+      assert.equal(result.bareCrDotLines, 1, label);
+      assert.equal(result.bareLf, 0, label);
+    }
+  });
+
+  it('counts bare CRs across every split', () => {
+    const input = 'a\rb\r\n\r\r\n.\rX\r\nc\r.\r\n.\r\n';
+    for (let cut = 0; cut <= input.length; cut++) {
+      const result = decode([input.slice(0, cut), input.slice(cut)]);
+      assert.equal(result.body, 'a\rb\r\n\r\r\n\rX\r\nc\r.\r\n', `cut ${cut}`);
+      assert.equal(result.bareCr, 4, `cut ${cut}`);
+    }
+    assert.equal(decode([input]).bareCrDotLines, 2);
+  });
+
+  it('checks a CR at a chunk end against the next chunk', () => {
+    assert.equal(decode(['abc\r', '\n.\r\n']).bareCr, 0);
+    assert.equal(decode(['abc\r', 'x\r\n.\r\n']).bareCr, 1);
+    assert.equal(decode(['abc\r', '', '\n.\r\n']).bareCr, 0);
+  });
+
+  it('scans a long body without CRs in linear time', () => {
+    const body = 'x\n'.repeat(200000);
+    const started = process.hrtime.bigint();
+    const result = decode([body + '.\r\n']);
+    const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
+    assert.equal(result.bareLf, 200000);
+    assert.equal(result.bareCr, 0);
+    // A search for CR from every line start would take minutes here.
+    assert.ok(elapsedMs < 2000, `${elapsedMs} ms`);
   });
 });

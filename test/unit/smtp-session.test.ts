@@ -582,6 +582,65 @@ describe('SmtpSession hostile input', () => {
   });
 });
 
+describe('SmtpSession line endings', () => {
+  const smuggled = 'MAIL FROM:<ceo@x.example>\r\nRCPT TO:<victim@y.example>\r\nDATA\r\nSubject: smuggled\r\n';
+
+  /** A message whose body holds an end-of-data variant followed by a smuggled transaction. */
+  function smuggle(sequence: string): Step[] {
+    return [
+      s('220 mx'),
+      c('MAIL FROM:<good@x.example>', 'RCPT TO:<r@y.example>', 'DATA'),
+      s('250 ok', '250 ok', '354 go'),
+      [0, 'Subject: benign\r\n\r\nhello' + sequence + smuggled + '.\r\n'],
+      s('250 ok queued as ONE01'),
+      c('QUIT'),
+      s('221 bye'),
+    ];
+  }
+
+  it('ends data at a bare LF terminator and names it', () => {
+    for (const [sequence, name] of [['\n.\n', '<LF>.<LF>'], ['\r\n.\n', '<CR><LF>.<LF>'], ['\n.\r\n', '<LF>.<CR><LF>']]) {
+      const { recorder } = run(smuggle(sequence as string));
+      const first = recorder.tx(0);
+      assert.equal(recorder.bodyText(1), 'Subject: benign\r\n\r\nhello' + (sequence?.startsWith('\r') ? '\r\n' : '\n'), name);
+      assert.ok(anomalyNames(first.anomalies).includes('smtp_bare_lf'), name);
+      const end = first.anomalies.find((a) => a.name === 'smtp_bare_lf_end_of_data');
+      assert.equal(end?.detail, `data ended with ${name}`);
+      // The smuggled MAIL FROM is read as a second transaction.
+      assert.equal(recorder.tx(1).mailFrom, 'ceo@x.example', name);
+    }
+  });
+
+  it('reads a bare CR sequence as body and flags it', () => {
+    for (const [sequence, bareCr] of [['\r.\r', 2], ['\r\n.\r', 1], ['\r.\r\n', 1]] as const) {
+      const { recorder } = run(smuggle(sequence));
+      const label = JSON.stringify(sequence);
+      assert.equal(recorder.transactions.length, 1, label);
+      const tx = recorder.tx(0);
+      assert.equal(tx.status, 'completed', label);
+      assert.equal(tx.queueId, 'ONE01', label);
+      assert.ok(recorder.bodyText(1).endsWith(smuggled), label);
+      assert.deepEqual(anomalyNames(tx.anomalies), ['smtp_bare_cr'], label);
+      const dotLines = '1 "." line next to a bare CR';
+      assert.equal(tx.anomalies[0]?.detail, `${bareCr} bare CR${bareCr === 1 ? '' : 's'} in the body, ${dotLines}`, label);
+    }
+  });
+
+  it('flags a bare CR in commands once per session', () => {
+    const { recorder } = run([s('220 mx'), c('MAIL FROM:<a@b>\rRCPT TO:<c@d>', 'RSET x\r', 'NOOP'), s('250 ok', '250 ok', '250 ok')]);
+    const anomalies = recorder.session0.anomalies;
+    assert.deepEqual(anomalyNames(anomalies), ['smtp_bare_cr']);
+    assert.equal(anomalies[0]?.detail, 'command line contained a CR without LF');
+  });
+
+  it('reports body line endings of a cut body', () => {
+    const { recorder } = run([s('220 mx'), c('MAIL FROM:<a@b>', 'DATA'), s('250 ok', '354 go'), [0, 'x\r.\ry\n']]);
+    const tx = recorder.tx(0);
+    assert.equal(tx.bodyComplete, false);
+    assert.deepEqual(anomalyNames(tx.anomalies), ['smtp_bare_lf', 'smtp_bare_cr']);
+  });
+});
+
 describe('SmtpSession events', () => {
   it('calls session exactly once and ignores data after close', () => {
     const recorder = new Recorder();

@@ -20,6 +20,11 @@ export class LineSplitter {
   truncated = false;
   /** Length of the last line before truncation, without its line ending. */
   rawLength = 0;
+  /**
+   * The last next() call made the unfinished line exceed maxLineLength. This is set once per
+   * line, so that a line that never ends can be flagged too.
+   */
+  limitPassed = false;
 
   private scratch: Buffer | undefined;
   private held = 0;
@@ -34,6 +39,11 @@ export class LineSplitter {
     return this.held + this.dropped > 0;
   }
 
+  /** Bytes of the unfinished line received so far, the dropped ones included. */
+  get partialLength(): number {
+    return this.held + this.dropped;
+  }
+
   /**
    * Consume bytes of data from offset up to the end of the next line or the end of the chunk.
    * Returns the offset after the consumed bytes and sets line when a line was completed.
@@ -41,6 +51,7 @@ export class LineSplitter {
   next(data: Buffer, offset: number): number {
     this.line = undefined;
     this.lineInScratch = false;
+    this.limitPassed = false;
     const lf = data.indexOf(LF, offset);
 
     if (lf !== -1 && !this.hasPartial) {
@@ -52,8 +63,12 @@ export class LineSplitter {
       return lf + 1;
     }
 
+    const droppedBefore = this.dropped;
     this.append(data, offset, lf === -1 ? data.length : lf);
-    if (lf === -1) return data.length;
+    if (lf === -1) {
+      this.limitPassed = droppedBefore === 0 && this.dropped > 0;
+      return data.length;
+    }
 
     const hasCr = this.lastByte === CR;
     // The CR is in the scratch buffer unless it fell in the dropped part of a long line.

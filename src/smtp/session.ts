@@ -137,6 +137,8 @@ export class SmtpSession implements StreamHandler {
   private sasl: SaslState | undefined;
   private bareLfReported = false;
   private bareCrReported = false;
+  /** smtp_line_too_long of a line, per direction, that passed the limit and has not ended yet. */
+  private readonly unendedLines: [Anomaly | undefined, Anomaly | undefined] = [undefined, undefined];
 
   private anomalyCount = 0;
   private tooManyAnomalies: Anomaly | undefined;
@@ -230,6 +232,8 @@ export class SmtpSession implements StreamHandler {
     this.currentTx = undefined;
     this.emitReady(ts, true);
 
+    this.endUnendedLine(0);
+    this.endUnendedLine(1);
     if (this.tooManyAnomalies !== undefined) {
       const dropped = this.anomalyCount - this.limits.maxAnomaliesPerSession;
       this.tooManyAnomalies.detail = `${dropped} further anomalies not recorded`;
@@ -291,6 +295,7 @@ export class SmtpSession implements StreamHandler {
           pos = this.clientLines.next(data, pos);
           const line = this.clientLines.line;
           if (line !== undefined) this.clientLine(line, ts);
+          else if (this.clientLines.limitPassed) this.flagUnendedLine(0);
         }
       }
     }
@@ -298,9 +303,7 @@ export class SmtpSession implements StreamHandler {
 
   private clientLine(line: Buffer, ts: number): void {
     const lines = this.clientLines;
-    if (lines.truncated) {
-      this.anomaly('smtp_line_too_long', `client line of ${lines.rawLength} bytes`, 0);
-    }
+    if (lines.truncated) this.lineTooLong(0, lines.rawLength);
     if (this.clientMode === 'sasl') {
       this.saslLine(line, ts);
       return;
@@ -330,8 +333,9 @@ export class SmtpSession implements StreamHandler {
       case 'LHLO': {
         const name = line.toString('utf8', argStart, argStart + MAX_NAME_LENGTH).trim();
         // The name the client claims is recorded even if the server rejects it (as Suricata
-        // does), but an empty argument does not replace an earlier name.
-        if (name !== '') {
+        // does), but an empty argument does not replace an earlier name. A line cut to
+        // maxLineLength gives no name, because its end is unknown and servers reject it.
+        if (name !== '' && !this.clientLines.truncated) {
           this.info.helo = name;
           this.info.heloCommand = verb;
         }
@@ -642,13 +646,12 @@ export class SmtpSession implements StreamHandler {
       pos = this.serverLines.next(data, pos);
       const line = this.serverLines.line;
       if (line !== undefined) this.serverLine(line, ts);
+      else if (this.serverLines.limitPassed) this.flagUnendedLine(1);
     }
   }
 
   private serverLine(line: Buffer, ts: number): void {
-    if (this.serverLines.truncated) {
-      this.anomaly('smtp_line_too_long', `reply line of ${this.serverLines.rawLength} bytes`, 1);
-    }
+    if (this.serverLines.truncated) this.lineTooLong(1, this.serverLines.rawLength);
     const parsed = parseReplyLine(line);
     if (parsed === undefined) {
       if (!this.serverResync) this.anomaly('smtp_invalid_reply', printable(line, 40), 1);
@@ -856,6 +859,7 @@ export class SmtpSession implements StreamHandler {
       this.chunkRemaining = 0;
       this.endChunk();
     }
+    this.endUnendedLine(0);
     this.clientLines.reset();
     this.clientMode = 'command';
     this.sasl = undefined;
@@ -867,6 +871,7 @@ export class SmtpSession implements StreamHandler {
 
   private serverGap(length: number): void {
     this.anomaly('smtp_content_gap', `${length} server bytes missing`, 1);
+    this.endUnendedLine(1);
     this.serverLines.reset();
     this.replies.reset();
     this.serverResync = true;
@@ -1098,11 +1103,46 @@ export class SmtpSession implements StreamHandler {
 
   // ---- anomalies ----
 
-  private anomaly(name: SmtpAnomalyName, detail: string | undefined, direction: Direction | undefined, tx?: TxState): void {
+  private anomaly(name: SmtpAnomalyName, detail: string | undefined, direction: Direction | undefined, tx?: TxState): Anomaly {
     const anomaly: Anomaly = { name, ts: this.now };
     if (detail !== undefined) anomaly.detail = detail;
     if (direction !== undefined) anomaly.direction = direction;
     this.record(anomaly, tx);
+    return anomaly;
+  }
+
+  /**
+   * Flag a line as soon as it passes maxLineLength without a line end, so that a line that
+   * never ends is flagged too. The detail gets the line's length once it ends, at a gap or
+   * at close. Session anomalies are emitted at close only, so the update is seen.
+   */
+  private flagUnendedLine(direction: Direction): void {
+    const what = direction === 0 ? 'client line' : 'reply line';
+    const detail = `${what} over ${this.limits.maxLineLength} bytes without a line end yet`;
+    this.unendedLines[direction] = this.anomaly('smtp_line_too_long', detail, direction);
+  }
+
+  /** Flag a line that was cut to maxLineLength, or complete the anomaly raised while it ran on. */
+  private lineTooLong(direction: Direction, length: number): void {
+    const what = direction === 0 ? 'client line' : 'reply line';
+    const detail = `${what} of ${length} bytes`;
+    const unended = this.unendedLines[direction];
+    if (unended === undefined) {
+      this.anomaly('smtp_line_too_long', detail, direction);
+      return;
+    }
+    unended.detail = detail;
+    this.unendedLines[direction] = undefined;
+  }
+
+  /** Complete the anomaly of a long line that a gap or the end of the connection cut off. */
+  private endUnendedLine(direction: Direction): void {
+    const unended = this.unendedLines[direction];
+    if (unended === undefined) return;
+    const what = direction === 0 ? 'client line' : 'reply line';
+    const length = (direction === 0 ? this.clientLines : this.serverLines).partialLength;
+    unended.detail = `${what} of at least ${length} bytes without a line end`;
+    this.unendedLines[direction] = undefined;
   }
 
   private record(anomaly: Anomaly, tx: TxState | undefined): void {

@@ -103,4 +103,32 @@ describe('LineSplitter', () => {
     splitter.wipeLine();
     assert.equal(line.toString(), '\0'.repeat(8));
   });
+
+  it('reports once when an unended line passes the limit', () => {
+    const splitter = new LineSplitter(10);
+    const passed = ['D'.repeat(6), 'D'.repeat(6), 'D'.repeat(6), 'D\r\n'].map((chunk) => {
+      splitter.next(Buffer.from(chunk), 0);
+      return splitter.limitPassed;
+    });
+    // 12 bytes exceed the 11-byte scratch buffer (10 and a CR) in the second chunk.
+    assert.deepEqual(passed, [false, true, false, false]);
+    assert.equal(splitter.truncated, true);
+    assert.equal(splitter.rawLength, 19);
+  });
+
+  it('counts the bytes of an unended line', () => {
+    const splitter = new LineSplitter(10);
+    splitter.next(Buffer.alloc(4000, 'E'), 0);
+    splitter.next(Buffer.alloc(96, 'E'), 0);
+    assert.equal(splitter.partialLength, 4096);
+    assert.equal(splitter.line, undefined);
+  });
+
+  it('does not report a long line that ends in the same chunk', () => {
+    const splitter = new LineSplitter(10);
+    splitter.next(Buffer.from('F'.repeat(5)), 0);
+    splitter.next(Buffer.from('F'.repeat(20) + '\r\n'), 0);
+    assert.equal(splitter.limitPassed, false);
+    assert.equal(splitter.truncated, true);
+  });
 });

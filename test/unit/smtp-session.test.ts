@@ -513,6 +513,44 @@ describe('SmtpSession hostile input', () => {
     assert.deepEqual(anomalyNames(recorder.session0.anomalies), ['smtp_line_too_long']);
   });
 
+  it('records no HELO name from a cut line', () => {
+    const steps: Step[] = [s('220 mx'), c('EHLO first.example'), s('250 mx'), c('EHLO ' + 'h'.repeat(300)), s('500 5.5.2 Error: line too long')];
+    const { recorder } = run(steps, { limits: { maxLineLength: 100 } });
+    const info = recorder.session0;
+    assert.equal(info.helo, 'first.example');
+    assert.deepEqual(anomalyNames(info.anomalies), ['smtp_line_too_long']);
+    assert.equal(info.anomalies[0]?.detail, 'client line of 305 bytes');
+  });
+
+  it('flags a line that never ends', () => {
+    const tenMegabytes = Buffer.alloc(10 * 1024 * 1024, 'x');
+    const { recorder, session } = run([s('220 mx'), c('EHLO a'), s('250 mx'), [0, tenMegabytes]], { keepOpen: true });
+    session.onClose('timeout', 5000);
+    const anomalies = recorder.session0.anomalies;
+    assert.deepEqual(anomalyNames(anomalies), ['smtp_line_too_long']);
+    assert.equal(anomalies[0]?.detail, `client line of at least ${10 * 1024 * 1024} bytes without a line end`);
+    assert.equal(anomalies[0]?.direction, 0);
+  });
+
+  it('flags a long line once when it ends later', () => {
+    const steps: Step[] = [s('220 mx'), [0, 'NOOP ' + 'y'.repeat(150)], [0, 'y'.repeat(150)], [0, '\r\nQUIT\r\n'], [1, '2'.repeat(200)]];
+    const { recorder } = run(steps, { limits: { maxLineLength: 100 } });
+    const anomalies = recorder.session0.anomalies;
+    assert.deepEqual(anomalyNames(anomalies), ['smtp_line_too_long', 'smtp_line_too_long']);
+    assert.equal(anomalies[0]?.detail, 'client line of 305 bytes');
+    assert.equal(anomalies[0]?.ts, 1002);
+    assert.equal(anomalies[1]?.detail, 'reply line of at least 200 bytes without a line end');
+    assert.equal(anomalies[1]?.direction, 1);
+  });
+
+  it('flags an unended line cut by a gap', () => {
+    const steps: Step[] = [s('220 mx'), [0, 'z'.repeat(500)], ['gap', 0, 10], c('QUIT')];
+    const { recorder } = run(steps, { limits: { maxLineLength: 100 } });
+    const anomalies = recorder.session0.anomalies;
+    assert.deepEqual(anomalyNames(anomalies), ['smtp_line_too_long', 'smtp_content_gap']);
+    assert.equal(anomalies[0]?.detail, 'client line of at least 500 bytes without a line end');
+  });
+
   it('flags unknown commands, unmatched and invalid replies', () => {
     const { recorder } = run([s('220 mx'), c('XYZZY now'), s('500 unknown'), s('250 extra'), [1, 'garbage\r\n'], c('\u0000\u0001\u0002')]);
     const anomalies = recorder.session0.anomalies;

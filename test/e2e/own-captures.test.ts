@@ -400,12 +400,16 @@ describe('captures/office.pcap', () => {
 describe('captures/printer.pcap', () => {
   const { records, byClient } = readByClient(PRINTER);
 
-  test('two transaction records', () => {
-    assert.equal(records.length, 2);
+  test('two transactions and one alert', () => {
+    assert.equal(records.length, 3);
     assert.deepEqual(
       records.map((r) => r.event.action),
-      ['smtp-transaction', 'smtp-transaction'],
+      ['smtp-transaction', 'alert-opened', 'smtp-transaction'],
     );
+    // The scanner logs in with AUTH PLAIN on port 587 without STARTTLS (swaks transcript).
+    const alert = records.find((r) => r.event.kind === 'alert') as Fields;
+    assert.equal(alert.rule.name, 'cleartext_auth');
+    assert.equal(alert.mailtap.alert.evidence.user, 'scanner@corp.example');
   });
 
   for (const want of PRINTER_TRANSACTIONS) {

@@ -210,7 +210,9 @@ export class SmtpSession implements StreamHandler {
 
   onAnomaly(anomaly: Anomaly): void {
     if (this.closed) return;
-    this.record(anomaly, undefined);
+    // A stream anomaly (a retransmission that changed bytes) belongs to the transaction whose
+    // bytes it touched, so that a falsified envelope or body carries the warning itself.
+    this.record(anomaly, this.bodyTx ?? this.currentTx);
   }
 
   onClose(reason: CloseReason, ts: number): void {

@@ -764,3 +764,25 @@ describe('SmtpSession sequence errors', () => {
     assert.equal(tx.queueId, '4AB12');
   });
 });
+
+describe('SmtpSession stream anomalies', () => {
+  it('attaches a stream anomaly to the open transaction', () => {
+    const recorder = new Recorder();
+    const session = new SmtpSession(makeFlow(), recorder);
+    session.onData(1, Buffer.from('220 mx ESMTP\r\n'), 1);
+    session.onData(0, Buffer.from('EHLO a\r\nMAIL FROM:<a@example.com>\r\n'), 2);
+    session.onAnomaly({ name: 'retransmission_inconsistency', ts: 3, direction: 0 });
+    session.onData(1, Buffer.from('250 mx\r\n250 ok\r\n'), 4);
+    session.onClose('fin', 5);
+    assert.deepEqual(anomalyNames(recorder.tx(0).anomalies), ['retransmission_inconsistency']);
+    assert.deepEqual(anomalyNames(recorder.session0.anomalies), []);
+  });
+
+  it('keeps a stream anomaly outside transactions on the session', () => {
+    const recorder = new Recorder();
+    const session = new SmtpSession(makeFlow(), recorder);
+    session.onAnomaly({ name: 'retransmission_inconsistency', ts: 1, direction: 1 });
+    session.onClose('fin', 2);
+    assert.deepEqual(anomalyNames(recorder.session0.anomalies), ['retransmission_inconsistency']);
+  });
+});

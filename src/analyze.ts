@@ -64,8 +64,8 @@ export class Analyzer {
 
   /** Counts a finished session and runs the detectors; returns the alert events raised. */
   session(info: SmtpSessionInfo, device: Device): EcsEvent[] {
-    // A connection that carried no SMTP bytes (a SYN scan, a refused connection) says nothing
-    // about the device's mail.
+    // A connection that carried no SMTP bytes (a SYN scan, a refused connection) is not counted
+    // as a session of the device.
     if (info.flow.bytes[0] + info.flow.bytes[1] > 0) this.inventory.recordSession(device, info.helo);
     const observation: SessionObservation = {
       ...this.endpoints(info.flow, info.startTs, `${info.flow.id}-0`, device),

@@ -47,12 +47,18 @@ function deviceEvent(device: Device): Record<string, unknown> {
   };
 }
 
+/** Returns the DHCP host name and EHLO names of a device, each once. */
+function deviceNames(device: Device): string[] {
+  const names = device.dhcpHostname !== undefined ? [device.dhcpHostname, ...device.ehloNames] : device.ehloNames;
+  return [...new Set(names)];
+}
+
 const COLUMNS: { title: string; width: number; value: (d: Device) => string }[] = [
   { title: 'DEVICE', width: 20, value: (d) => d.label ?? d.mac ?? d.key.replace(/^ip:/, '') },
   { title: 'VENDOR', width: 22, value: (d) => d.vendor ?? '' },
   { title: 'TYPE', width: 10, value: (d) => d.type ?? (d.isRouter ? 'router' : '') },
   { title: 'IP', width: 15, value: (d) => d.ips.at(-1)?.ip ?? '' },
-  { title: 'NAMES', width: 26, value: (d) => [d.dhcpHostname, ...d.ehloNames].filter((n) => n).filter((n, i, all) => all.indexOf(n) === i).join(', ') },
+  { title: 'NAMES', width: 26, value: (d) => deviceNames(d).join(', ') },
   { title: 'SESS', width: 5, value: (d) => formatCount(d.counters.sessions) },
   { title: 'MSGS', width: 5, value: (d) => formatCount(d.counters.messages) },
   { title: 'RCPTS', width: 6, value: (d) => formatCount(d.counters.recipients) },

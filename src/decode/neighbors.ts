@@ -34,8 +34,8 @@ function dhcpText(data: Buffer, start: number, length: number): string {
 
 /**
  * Parses a DHCP message (RFC 2131, options from RFC 2132) carried in UDP between ports 67 and
- * 68: the client's MAC, its host name (option 12), vendor class (option 60), and its address
- * (the address a server ACK assigns, or the one a client requests or already uses).
+ * 68. It returns the client's MAC, host name (option 12) and vendor class (option 60), and its
+ * address: the one a server ACK assigns, or the one a client requests or already uses.
  */
 export function parseDhcp(
   data: Buffer,

@@ -13,8 +13,8 @@ export interface InventoryOptions {
   /** Devices kept; the least recently seen one is dropped past it. */
   maxDevices: number;
   /**
-   * Distinct internal client IPs behind one MAC that mark the MAC as a router's, so that the
-   * hosts behind it are told apart by IP.
+   * Distinct internal client IPs behind one MAC that mark the MAC as a router's. The hosts
+   * behind it are then keyed by IP.
    */
   routerMinIps: number;
 }
@@ -114,7 +114,7 @@ export class Inventory {
     if (tx.helo !== undefined) this.addEhloName(device, tx.helo);
   }
 
-  /** Every device, most recently seen first. */
+  /** Returns every device, most recently seen first. */
   list(): Device[] {
     return [...this.devices.values()].sort((a, b) => b.lastSeen - a.lastSeen || a.key.localeCompare(b.key));
   }

@@ -3,9 +3,10 @@ import { createRequire } from 'node:module';
 let registry: Record<string, string> | undefined;
 
 /**
- * Returns the organisation that owns the MAC's OUI in the IEEE registry (the oui-data package,
- * loaded on first use: about 5 MB of JSON), "locally administered" for addresses with the U/L
- * bit set (randomised phone and laptop MACs), or undefined when the OUI is not registered.
+ * Returns the organisation that owns the MAC's OUI in the IEEE registry, or undefined when the
+ * OUI is not registered. Addresses with the U/L bit set (randomised phone and laptop MACs) give
+ * "locally administered". The registry is the oui-data package, about 5 MB of JSON, loaded on
+ * first use.
  */
 export function vendorOf(mac: string): string | undefined {
   const first = parseInt(mac.slice(0, 2), 16);

@@ -1,6 +1,6 @@
 import type { Config } from '../config/schema.js';
 
-/** Who must act when a device misbehaves, from the config's device list. */
+/** The person or team to inform when a device misbehaves, from the config's device list. */
 export interface Owner {
   name: string;
   email?: string;

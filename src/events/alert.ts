@@ -4,12 +4,12 @@ import type { Device } from '../devices/types.js';
 import { ECS_VERSION, isoTime, type EcsEvent } from './ecs.js';
 
 /**
- * ECS event.severity is a number; these follow the bands Elastic's detection rules use
+ * ECS event.severity values per severity. They follow the bands of Elastic's detection rules
  * (low 21, medium 47, high 73, critical 99), so a SIEM can sort and filter without a table.
  */
 export const SEVERITY_SCORE: Record<Severity, number> = { low: 21, medium: 47, high: 73, critical: 99 };
 
-/** The device as events show it, under mailtap.device. */
+/** Builds the device fields that events carry under mailtap.device. */
 export function deviceFields(device: Device): Record<string, unknown> {
   const fields: Record<string, unknown> = { key: device.key };
   if (device.label !== undefined) fields.label = device.label;

@@ -1,4 +1,4 @@
-import type { FlowSide } from './flow-index.js';
+import type { IndexedFlow } from './flow-index.js';
 import type { FlowListNode, FlowList } from './flow-list.js';
 import { TcpStream, type ReassemblyContext, type StreamOwner } from './stream.js';
 import type { Anomaly, CloseReason, Direction, Flow, StreamHandler } from './types.js';
@@ -30,37 +30,37 @@ interface AnomalyWindow {
  * One flow of the flow table: the public Flow record, its two streams and its handler. It passes
  * what the streams produce to the handler and turns a handler exception into a failed flow.
  */
-export class FlowState implements StreamOwner, FlowListNode<FlowState> {
+export class FlowState implements StreamOwner, FlowListNode<FlowState>, IndexedFlow<FlowState> {
   prev: FlowState | null = null;
   next: FlowState | null = null;
   list: FlowList<FlowState> | null = null;
+  hash = 0;
+  nextInBucket: FlowState | null = null;
 
-  /**
-   * The two directions, client to server first; null once the flow is released, so that a
-   * closed flow kept for its late segments holds only what matching them needs.
-   */
-  streams: [TcpStream, TcpStream] | null;
-  /** Index entries: sides[0] for client-to-server segments, sides[1] for the reverse. */
-  readonly sides: [FlowSide<FlowState>, FlowSide<FlowState>];
   /** Null before onFlow returned and after the handler failed or the flow closed. */
   handler: StreamHandler | null = null;
   /** True once the flow was closed or dropped; the table keeps it only to ignore late segments. */
   closed = false;
   /** True once the handler threw; nothing more is passed to it. */
   failed = false;
+
+  /**
+   * The two directions, client to server first. Null until a segment needs them, because a flow
+   * of SYNs only (a SYN flood, a refused connection) needs no more than the SYN's sequence
+   * number, and null again once the flow is released.
+   */
+  private streams: [TcpStream, TcpStream] | null = null;
+  /** True when a client SYN was taken while the streams did not exist; `synIsn` is its seq. */
+  private synTaken = false;
+  /** Sequence number of that SYN as a signed 32-bit integer, which V8 stores without a box. */
+  private synIsn = 0;
   /** Rate limit state per anomaly name; null until the flow's first anomaly. */
   private anomalyWindows: Map<string, AnomalyWindow> | null = null;
 
   constructor(
     readonly flow: Flow,
     private readonly context: ReassemblyContext,
-  ) {
-    this.streams = [new TcpStream(0, this, context), new TcpStream(1, this, context)];
-    this.sides = [
-      { owner: this, direction: 0, flow, hash: 0, nextInBucket: null },
-      { owner: this, direction: 1, flow, hash: 0, nextInBucket: null },
-    ];
-  }
+  ) {}
 
   deliver(direction: Direction, data: Buffer, ts: number): void {
     const handler = this.handler;
@@ -139,11 +139,38 @@ export class FlowState implements StreamOwner, FlowListNode<FlowState> {
     this.context.stats.handlerErrors++;
   }
 
-  /** Returns the streams of a flow not yet released; throws for a released one (a bug). */
+  /**
+   * Takes a client SYN without creating the streams. Returns false when the streams must handle
+   * it instead: they exist already, or an earlier SYN had another sequence number.
+   */
+  takeSyn(isn: number): boolean {
+    if (this.streams !== null || this.closed) return false;
+    if (!this.synTaken) {
+      this.synTaken = true;
+      this.synIsn = isn | 0;
+      return true;
+    }
+    return this.synIsn === (isn | 0);
+  }
+
+  /** Returns the streams, created on first use; throws for a released flow (a bug). */
   openStreams(): [TcpStream, TcpStream] {
-    const streams = this.streams;
-    if (streams === null) throw new Error(`flow ${this.flow.id} was released`);
+    let streams = this.streams;
+    if (streams === null) {
+      if (this.closed) throw new Error(`flow ${this.flow.id} was released`);
+      streams = [new TcpStream(0, this, this.context), new TcpStream(1, this, this.context)];
+      if (this.synTaken) streams[0].startAtSyn(this.synIsn >>> 0);
+      this.streams = streams;
+    }
     return streams;
+  }
+
+  /** Delivers what both streams buffer, with gaps for their holes. */
+  flush(ts: number): void {
+    const streams = this.streams;
+    if (streams === null) return;
+    streams[0].flush(ts);
+    streams[1].flush(ts);
   }
 
   /** Frees the streams and their buffered data and marks the flow closed. */

@@ -45,6 +45,9 @@ interface PendingSegment {
   data: Buffer;
 }
 
+/** Shared empty list of a stream that buffers nothing; frozen, so a write to it throws. */
+const NO_PENDING: PendingSegment[] = Object.freeze([]) as unknown as PendingSegment[];
+
 /**
  * Reassembles one direction of a TCP connection into an ordered byte stream.
  *
@@ -83,7 +86,8 @@ export class TcpStream {
    */
   receiveWindow = 65535;
 
-  private pending: PendingSegment[] = [];
+  /** Buffered segments, sorted; NO_PENDING until the first one, so most streams need no array. */
+  private pending: PendingSegment[] = NO_PENDING;
   /**
    * The last delivered segments as triples (sequence number, ring position, length), filled in
    * circular order; allocated on the first delivery.
@@ -279,7 +283,7 @@ export class TcpStream {
     this.context.bufferedTotal -= this.bufferedBytes;
     this.context.bufferedPieces -= this.pending.length;
     this.bufferedBytes = 0;
-    this.pending = [];
+    this.pending = NO_PENDING;
     this.recent = null;
     this.recentCount = 0;
   }
@@ -296,7 +300,11 @@ export class TcpStream {
    * view. Parts already buffered are compared with the new bytes.
    */
   private insert(payload: Buffer, offset: number, ts: number): InsertResult {
-    const pending = this.pending;
+    let pending = this.pending;
+    if (pending === NO_PENDING) {
+      pending = [];
+      this.pending = pending;
+    }
     const dataEnd = offset + payload.length;
     let cursor = offset;
     let index = this.firstEndingAfter(offset);

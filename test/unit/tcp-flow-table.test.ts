@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 import { readCapture } from '../../src/capture/index.js';
 import { Decoder } from '../../src/decode/index.js';
@@ -451,6 +453,74 @@ describe('FlowTable', () => {
     assert.deepEqual(flows[1]?.closes, ['evicted']);
     assert.equal(table.stats.evictedFlows, 1);
     assert.equal(table.stats.activeFlows, 2);
+  });
+
+  it('keeps at most maxFlows closed flows', () => {
+    const { table, flows } = makeTable({ maxFlows: 2 });
+    const clients = [1, 2, 3].map((n) => ({ ip: `192.0.2.${n}`, port: 40000 + n }));
+    for (const client of clients) {
+      handshake(table, 1, client);
+      table.process(segment({ from: 'client', seq: 1001, ack: 5001, flags: TCP_FIN | TCP_ACK, client }));
+      table.process(segment({ from: 'server', seq: 5001, ack: 1002, flags: TCP_FIN | TCP_ACK, client }));
+    }
+    assert.equal(flows.length, 3);
+
+    // The last ACK of the third flow finds it closed; the first flow was removed to make room,
+    // so its last ACK opens a mid-stream flow.
+    table.process(segment({ from: 'client', seq: 1002, ack: 5002, flags: TCP_ACK, client: clients[2] }));
+    assert.equal(table.stats.unmatchedSegments, 1);
+    assert.equal(flows.length, 3);
+    table.process(segment({ from: 'client', seq: 1002, ack: 5002, flags: TCP_ACK, client: clients[0] }));
+    assert.equal(flows.length, 4);
+    assert.equal(flows[3]?.flow.midstream, true);
+  });
+
+  it('handles repeated SYNs of a SYN-only flow', () => {
+    const { table, flows } = makeTable();
+    table.process(segment({ from: 'client', seq: ISN_C, flags: TCP_SYN }));
+    table.process(segment({ from: 'client', seq: ISN_C, flags: TCP_SYN, ts: 2 }));
+    assert.equal(flows.length, 1);
+    assert.deepEqual(flows[0]?.anomalies, []);
+    assert.deepEqual(flows[0]?.flow.packets, [2, 0]);
+
+    // A SYN with another ISN is a new connection on the same port.
+    table.process(segment({ from: 'client', seq: ISN_C + 7777, flags: TCP_SYN, ts: 3 }));
+    assert.equal(flows.length, 2);
+    assert.deepEqual(flows[0]?.anomalies, ['tcp_port_reuse']);
+    assert.deepEqual(flows[0]?.closes, ['evicted']);
+  });
+
+  it('starts the client stream at the SYN of a SYN-only flow', () => {
+    const { table, flows } = makeTable();
+    table.process(segment({ from: 'client', seq: ISN_C, flags: TCP_SYN }));
+    // Client data before the SYN-ACK, reordered: it must wait for the bytes at ISN + 1.
+    table.process(segment({ from: 'client', seq: ISN_C + 4, flags: TCP_ACK, data: 'O x\r\n' }));
+    table.process(segment({ from: 'client', seq: ISN_C + 1, flags: TCP_ACK, data: 'EHL' }));
+    assert.equal(flows[0]?.streams[0], 'EHLO x\r\n');
+    assert.equal(table.stats.gaps, 0);
+  });
+
+  it('keeps SYN-only flows small', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const count = 20000;
+    const table = new FlowTable({
+      serverPorts: new Set([25]),
+      limits: { maxFlows: count },
+      onFlow: () => ({ onData() {}, onGap() {}, onAnomaly() {}, onClose() {} }),
+    });
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < count; i++) {
+      const client = { ip: `10.1.${i >> 8}.${i & 255}`, port: 1024 + i };
+      table.process({ ...segment({ from: 'client', seq: 3000000000 + i, flags: TCP_SYN, client }), srcMac: `02:00:00:00:${(i >> 8) & 255}:${i & 255}` });
+    }
+    gc();
+    const perFlow = (process.memoryUsage().heapUsed - before) / count;
+    assert.equal(table.stats.activeFlows, count);
+    // This test measures about 1000 bytes on Node 20.20 under tsx, and 1770 before the streams
+    // were created lazily and the index stored each flow once.
+    assert.ok(perFlow < 1300, `${perFlow.toFixed(0)} bytes per SYN-only flow`);
   });
 
   it('bounds buffered bytes per direction and in total', () => {

@@ -166,15 +166,12 @@ export class TcpStream {
       return;
     }
 
-    let retransmission = false;
-    let inconsistent = false;
-
+    let delivered: OverlapResult = OVERLAP_NONE;
     if (offset < 0) {
       // Starts in data already delivered or declared lost.
-      retransmission = true;
-      if (!this.matchesDelivered(payload, offset)) inconsistent = true;
+      delivered = this.matchesDelivered(payload, offset) ? OVERLAP_SAME : OVERLAP_DIFFERENT;
       if (offset + length <= 0) {
-        this.countRetransmission(seq, inconsistent, ts);
+        this.countRetransmission(seq, delivered === OVERLAP_DIFFERENT, ts);
         return;
       }
       payload = payload.subarray(Math.min(-offset, payload.length));
@@ -183,10 +180,7 @@ export class TcpStream {
     }
 
     const capturedEnd = seqAdd(this.nextSeq, offset + payload.length);
-    const result = this.insert(payload, offset, ts);
-    if (result !== INSERT_NEW) retransmission = true;
-    if (result === INSERT_INCONSISTENT) inconsistent = true;
-    if (retransmission) this.countRetransmission(seq, inconsistent, ts);
+    this.insert(payload, offset, ts, seq, delivered);
 
     // Bytes cut by the snap length right at the next expected byte are not in this capture, so
     // declare them lost now (up to the next buffered segment) instead of holding data back.
@@ -297,9 +291,17 @@ export class TcpStream {
   /**
    * Places the captured bytes of a segment that starts `offset` (>= 0) bytes after nextSeq: the
    * parts that are new are buffered as copies, except a part at offset 0, which is delivered as a
-   * view. Parts already buffered are compared with the new bytes.
+   * view. Parts already buffered are compared with the new bytes. `delivered` is how the bytes of
+   * the segment before nextSeq, already cut off, compared with the delivered copy. A
+   * retransmission is counted, and reported when bytes differ, before any byte is delivered.
    */
-  private insert(payload: Buffer, offset: number, ts: number): InsertResult {
+  private insert(
+    payload: Buffer,
+    offset: number,
+    ts: number,
+    seq: number,
+    delivered: OverlapResult,
+  ): void {
     let pending = this.pending;
     if (pending === NO_PENDING) {
       pending = [];
@@ -372,10 +374,12 @@ export class TcpStream {
         stats.peakBufferedBytes = this.context.bufferedTotal;
       }
     }
+    // The handler learns of the conflict before the segment's new bytes, while it is still at
+    // the bytes the conflict concerns (the SMTP stage attaches it to the current transaction).
+    if (overlapped || delivered !== OVERLAP_NONE) {
+      this.countRetransmission(seq, inconsistent || delivered === OVERLAP_DIFFERENT, ts);
+    }
     if (inOrder !== null) this.deliver(inOrder, ts);
-
-    if (inconsistent) return INSERT_INCONSISTENT;
-    return overlapped ? INSERT_OVERLAP : INSERT_NEW;
   }
 
   /** Returns the index of the first buffered segment that ends after `offset`, by bisection. */
@@ -529,8 +533,8 @@ export class TcpStream {
   }
 }
 
-/** Outcome of placing a segment: all bytes new, some already buffered, or some that differ. */
-type InsertResult = 0 | 1 | 2;
-const INSERT_NEW = 0;
-const INSERT_OVERLAP = 1;
-const INSERT_INCONSISTENT = 2;
+/** How a segment's bytes compare with a copy seen first: no overlap, the same bytes, or others. */
+type OverlapResult = 0 | 1 | 2;
+const OVERLAP_NONE = 0;
+const OVERLAP_SAME = 1;
+const OVERLAP_DIFFERENT = 2;

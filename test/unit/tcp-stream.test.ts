@@ -126,6 +126,32 @@ describe('TcpStream', () => {
     assert.equal(seen.byteOffset, packet.byteOffset + 2);
   });
 
+  it('reports a changed delivered byte before new bytes', () => {
+    const { owner, stream, add } = setup();
+    stream.startAt(100);
+    add(100, 'MAIL FROM:<a@b>\r\n');
+    // A retransmission that changes the delivered address and carries the next command.
+    add(100, 'MAIL FROM:<x@b>\r\nRCPT TO:<c@d>\r\n', 2);
+    assert.deepEqual(owner.events, [
+      { kind: 'data', bytes: 'MAIL FROM:<a@b>\r\n' },
+      { kind: 'anomaly', name: 'retransmission_inconsistency' },
+      { kind: 'data', bytes: 'RCPT TO:<c@d>\r\n' },
+    ]);
+  });
+
+  it('reports a changed buffered byte before new bytes', () => {
+    const { owner, stream, add } = setup();
+    stream.startAt(100);
+    add(102, 'xyz');
+    // Covers the hole (100, 101) and the buffered bytes with other content.
+    add(100, 'ABcde', 2);
+    assert.deepEqual(owner.events, [
+      { kind: 'anomaly', name: 'retransmission_inconsistency' },
+      { kind: 'data', bytes: 'AB' },
+      { kind: 'data', bytes: 'xyz' },
+    ]);
+  });
+
   it('reorders segments 1, 3, 2', () => {
     const { owner, stats, context, stream, add } = setup();
     stream.startAt(100);

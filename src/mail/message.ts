@@ -139,13 +139,15 @@ export class MessageParser implements BodySink {
       return;
     }
     this.ended = true;
+    // Added first: finishing the last part can settle the result at once, and the anomaly
+    // must be in it.
+    if (!complete) {
+      this.anomalies.add('message_truncated');
+    }
     try {
       this.finishInput(complete);
     } catch {
       this.stopAnalysis('mime_parse_error');
-    }
-    if (!complete) {
-      this.anomalies.add('message_truncated');
     }
     this.resolveIfDone();
   }

@@ -655,3 +655,12 @@ test('50 MB header line keeps memory bounded', async () => {
   assert.ok(info.anomalies.includes('mime_header_too_long'));
   assert.equal(info.parts[0].sha256, sha256('body'));
 });
+
+test('truncated plain message keeps message_truncated', async () => {
+  const parser = new MessageParser();
+  parser.write(Buffer.from('Subject: cut\r\n\r\nfirst line of a body that never ends'));
+  parser.end(false);
+  const info = await parser.result;
+  assert.ok(info.anomalies.includes('message_truncated'));
+  assert.equal(info.headers.subject, 'cut');
+});

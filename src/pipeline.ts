@@ -146,7 +146,7 @@ export class Pipeline {
     this.counters.anomalies += tx.anomalies.length;
     const tap = this.bodies.get(tx);
     // A transaction without a body (rejected, reset) still had a sink opened at MAIL FROM,
-    // but only a sink that received bytes says anything about the message.
+    // but only a sink that received bytes describes a message.
     const hasBody = tap !== undefined && tap.size > 0;
     const digest = hasBody ? tap.digest() : undefined;
     const message: Promise<MessageInfo | undefined> =
@@ -193,7 +193,7 @@ export class Pipeline {
 
   /**
    * Appends to the event chain. produce runs only when every earlier item is delivered, so the
-   * analyzer sees transactions and sessions in the order the SMTP stage finished them.
+   * analyzer receives transactions and sessions in the order the SMTP stage finished them.
    */
   private enqueue(produce: () => EcsEvent | EcsEvent[] | Promise<EcsEvent | EcsEvent[]>): void {
     this.tail = this.tail
@@ -208,7 +208,7 @@ export class Pipeline {
   }
 }
 
-/** What BodyTap feeds: a MessageParser in this thread or a message in the worker. */
+/** The parser behind BodyTap: a MessageParser in this thread or a message in the worker. */
 interface MessageSink extends BodySink {
   readonly result: Promise<MessageInfo | undefined>;
 }
@@ -240,7 +240,7 @@ class WorkerMessage implements MessageSink {
   }
 }
 
-/** The device fields a transaction or session event carries; the full record is in the inventory. */
+/** Returns the device fields of a transaction or session event; the inventory has the full record. */
 function deviceSummary(device: Device): Record<string, unknown> {
   const summary: Record<string, unknown> = { key: device.key };
   if (device.label !== undefined) summary.label = device.label;

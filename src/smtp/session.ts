@@ -423,7 +423,7 @@ export class SmtpSession implements StreamHandler {
     const parsed = parseBdatArgument(arg);
     if (!parsed.ok) {
       // The server rejects it and reads no chunk: the next bytes are a command (Zeek, Postfix).
-      // The transaction still tried to send its body with BDAT, so it says so.
+      // The client still tried to send the body with BDAT, so the transaction records that.
       if (this.currentTx !== undefined) this.currentTx.record.bodyKind ??= 'bdat';
       this.anomaly(parsed.anomaly, parsed.detail, 0, this.currentTx);
       this.push('bdat_invalid', this.currentTx);

@@ -164,7 +164,7 @@ function arrow(text: string): { arg: string; code: string | null } {
   return { arg: text.slice(0, at), code: code === 'None' ? null : code };
 }
 
-/** The address of a MAIL or RCPT argument: "<a@b> SIZE=1" and "a@b" both give "a@b". */
+/** Returns the address of a MAIL or RCPT argument: "<a@b> SIZE=1" and "a@b" both give "a@b". */
 function envelopeAddress(arg: string): string {
   const trimmed = arg.trim();
   if (trimmed.startsWith('<')) return trimmed.slice(1, trimmed.indexOf('>'));
@@ -368,7 +368,7 @@ function checkZeekFile(all: Fields[], row: Fields, where: string, hashes: Set<st
   assert.ok(found, `${where}: attachment ${row.filename}`);
   if (row.seen_bytes !== undefined) {
     // Zeek counts the CRLF before the closing MIME boundary as part of the file; RFC 2046 5.1.1
-    // says that CRLF belongs to the boundary, so mailtap's decoded size is 2 bytes smaller.
+    // assigns that CRLF to the boundary, so mailtap's decoded size is 2 bytes smaller.
     assert.equal(found.file.size, Number(row.seen_bytes) - 2, `${where}: ${row.filename} size`);
   }
   if (row.mime_type !== undefined) assert.equal(found.file.mime_type, row.mime_type, `${where}: ${row.filename} type`);

@@ -10,6 +10,14 @@ import type { MessageInfo } from './mail/types.js';
 import type { SmtpSessionInfo, SmtpTransaction } from './smtp/types.js';
 import type { Flow } from './tcp/types.js';
 
+interface AddressClass {
+  internal: boolean;
+  relay: boolean;
+}
+
+/** Addresses whose internal and relay classification is cached. */
+const MAX_CLASSIFIED_ADDRESSES = 65536;
+
 /**
  * The stages after SMTP: the device inventory and the detectors. It takes transactions and
  * sessions in the order the pipeline reports them and returns the alert events each one raised.
@@ -19,6 +27,7 @@ export class Analyzer {
   private readonly detector: Detector;
   private readonly config: Config;
   private pending: EcsEvent[] = [];
+  private readonly classes = new Map<string, AddressClass>();
 
   constructor(config: Config) {
     this.config = config;
@@ -87,7 +96,8 @@ export class Analyzer {
   }
 
   private endpoints(flow: Flow, ts: number, eventId: string, device: Device) {
-    const relays = this.config.networks.relays;
+    const client = this.classify(flow.client.ip);
+    const server = this.classify(flow.server.ip);
     return {
       ts,
       eventId,
@@ -95,10 +105,25 @@ export class Analyzer {
       clientIp: flow.client.ip,
       serverIp: flow.server.ip,
       serverPort: flow.server.port,
-      clientInternal: this.inventory.isInternal(flow.client.ip),
-      serverInternal: this.inventory.isInternal(flow.server.ip),
-      serverIsRelay: relays.some((cidr) => cidrContains(cidr, flow.server.ip)),
+      clientInternal: client.internal,
+      serverInternal: server.internal,
+      serverIsRelay: server.relay,
     };
+  }
+
+  /** Returns whether an address is internal and a relay, cached because a site has few servers. */
+  private classify(ip: string): AddressClass {
+    let found = this.classes.get(ip);
+    if (found === undefined) {
+      found = {
+        internal: this.inventory.isInternal(ip),
+        relay: this.config.networks.relays.some((cidr) => cidrContains(cidr, ip)),
+      };
+      // A bounded cache: past the bound it starts over rather than growing.
+      if (this.classes.size >= MAX_CLASSIFIED_ADDRESSES) this.classes.clear();
+      this.classes.set(ip, found);
+    }
+    return found;
   }
 
   private take(): EcsEvent[] {

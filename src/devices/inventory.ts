@@ -42,6 +42,8 @@ export class Inventory {
   /** Internal client IPs seen behind each MAC, until the MAC counts as a router. */
   private readonly macClientIps = new Map<string, Set<string>>();
   private readonly routerMacs = new Set<string>();
+  /** Addresses already matched against the internal networks, which cost BigInt arithmetic. */
+  private readonly internalCache = new Map<string, boolean>();
   evicted = 0;
 
   constructor(config: Pick<Config, 'devices' | 'networks'>, options: Partial<InventoryOptions> = {}) {
@@ -58,7 +60,14 @@ export class Inventory {
 
   /** Returns true when the address lies in one of the internal networks. */
   isInternal(ip: string): boolean {
-    return this.internal.some((cidr) => cidrContains(cidr, ip));
+    let internal = this.internalCache.get(ip);
+    if (internal === undefined) {
+      internal = this.internal.some((cidr) => cidrContains(cidr, ip));
+      // Bounded: past the bound the cache starts over rather than growing.
+      if (this.internalCache.size >= this.options.maxDevices * 4) this.internalCache.clear();
+      this.internalCache.set(ip, internal);
+    }
+    return internal;
   }
 
   /** Learns from an ARP, NDP or DHCP packet. */

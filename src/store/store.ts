@@ -1,0 +1,326 @@
+/**
+ * Event store on LevelDB (the `level` package), values as JSON. Keys (keys.ts builds them):
+ *
+ *   seq!<16-digit sequence>        -> the event
+ *   id!<event.id>                  -> its sequence
+ *   time!<@timestamp>!<16-digit>   -> '' (time index)
+ *   dev!<device id>!<16-digit>     -> '' (device index: mailtap.device.key, ip:<source.ip>,
+ *                                     mac:<source.mac>)
+ *   device!<device key>            -> Device
+ *   meta!nextSeq                   -> next sequence to assign
+ *   meta!bytes                     -> bytes of all stored event JSON, for sweep's maxBytes
+ *
+ * Every append and every sweep step is one LevelDB batch that also writes meta!nextSeq and
+ * meta!bytes, so a process killed at any point leaves either the whole batch or none of it.
+ * Writes are not fsync'ed unless the store is opened with `sync: true`, so a killed process
+ * loses nothing once append has returned but a power cut can lose the last batches.
+ */
+import { Level } from 'level';
+import type { Device } from '../devices/types.js';
+import { isoTime, type EcsEvent } from '../events/ecs.js';
+import {
+  DEVICE_RANGE,
+  META_BYTES,
+  META_NEXT_SEQ,
+  MAX_SEQUENCE,
+  deviceId,
+  deviceIndexRange,
+  deviceKey,
+  idKey,
+  indexKeys,
+  seqKey,
+  seqOfKey,
+  seqRange,
+  timeRange,
+} from './keys.js';
+
+export interface StoreOptions {
+  /** fsync every batch; slower, and needed only to survive a power cut or kernel crash. */
+  sync?: boolean;
+}
+
+export interface RangeQuery {
+  /** Only events with a sequence greater than this one: pass the last sequence you read. */
+  sinceSequence?: number;
+  /** Only events with @timestamp at or after this time (capture seconds or ISO 8601). */
+  sinceTime?: number | string;
+  /** Only events with @timestamp before this time (capture seconds or ISO 8601). */
+  untilTime?: number | string;
+  /** A device key, MAC (colon or dash form) or IP address; matches the event's device or source. */
+  device?: string;
+  /** Only events of this event.dataset, such as "mailtap.alert". */
+  dataset?: string;
+  /** Maximum number of events returned. */
+  limit?: number;
+}
+
+export interface SweepLimits {
+  /** Delete events whose @timestamp is more than this many seconds before `nowTs`. */
+  maxAgeSeconds?: number;
+  /** Then delete the oldest events until their JSON takes at most this many bytes. */
+  maxBytes?: number;
+}
+
+/** Events deleted per LevelDB batch during a sweep, which bounds the memory a sweep uses. */
+export const SWEEP_BATCH = 1000;
+
+type BatchOp =
+  | { type: 'put'; key: string; value: unknown }
+  | { type: 'del'; key: string };
+
+export class EventStore {
+  private nextSeq: number;
+  private bytes: number;
+  /** Appends and sweeps run one at a time, in call order, because both read then write. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly db: Level<string, unknown>,
+    private readonly sync: boolean,
+    nextSeq: number,
+    bytes: number,
+  ) {
+    this.nextSeq = nextSeq;
+    this.bytes = bytes;
+  }
+
+  /** Opens or creates the store in directory `path`. */
+  static async open(path: string, options: StoreOptions = {}): Promise<EventStore> {
+    const db = new Level<string, unknown>(path, { valueEncoding: 'json' });
+    await db.open();
+    const [metaNext, metaBytes] = await db.getMany([META_NEXT_SEQ, META_BYTES]);
+    // meta!nextSeq is written in the same batch as the events, so it is never behind. The last
+    // seq! key is read too, so that a store whose meta key was lost still never reuses a sequence.
+    let nextSeq = typeof metaNext === 'number' ? metaNext : 1;
+    for await (const key of db.keys({ ...seqRange(0), reverse: true, limit: 1 })) {
+      nextSeq = Math.max(nextSeq, seqOfKey(key) + 1);
+    }
+    const bytes = typeof metaBytes === 'number' ? metaBytes : 0;
+    return new EventStore(db, options.sync === true, nextSeq, bytes);
+  }
+
+  /**
+   * Stores the events in one batch and returns their sequences, which are also set on each
+   * event's event.sequence. An event whose event.id is stored already is skipped and gets the
+   * stored sequence, except an alert: its new version takes a new sequence and replaces the
+   * stored one. Events without an event.id are always stored.
+   */
+  append(events: EcsEvent[]): Promise<number[]> {
+    return this.serialize(() => this.appendNow(events));
+  }
+
+  private async appendNow(events: EcsEvent[]): Promise<number[]> {
+    const ops: BatchOp[] = [];
+    const sequences: number[] = [];
+    /** Sequence per event.id of the events this batch has already taken. */
+    const inBatch = new Map<string, { seq: number; event: EcsEvent }>();
+    let nextSeq = this.nextSeq;
+    let bytes = this.bytes;
+
+    const ids = events.map((event) => event.event?.id);
+    const known = await this.db.getMany(ids.map((id) => idKey(typeof id === 'string' ? id : '')));
+
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i];
+      const id = ids[i];
+      const hasId = typeof id === 'string' && id.length > 0;
+      const earlier = hasId ? inBatch.get(id) : undefined;
+      const storedSeq = hasId && typeof known[i] === 'number' ? (known[i] as number) : undefined;
+      const isAlert = event.event.kind === 'alert';
+
+      if (!isAlert && (earlier || storedSeq !== undefined)) {
+        const seq = earlier ? earlier.seq : (storedSeq as number);
+        event.event.sequence = seq;
+        sequences.push(seq);
+        continue;
+      }
+      if (nextSeq > MAX_SEQUENCE) throw new Error(`event store is full: sequence ${nextSeq} has more than 16 digits`);
+
+      // An alert update removes the version stored before, whether it came in this batch or earlier.
+      if (earlier) {
+        bytes -= this.deleteOps(ops, earlier.event, earlier.seq, false);
+      } else if (storedSeq !== undefined) {
+        const stored = await this.db.get(seqKey(storedSeq));
+        if (stored !== undefined) bytes -= this.deleteOps(ops, stored as EcsEvent, storedSeq, false);
+      }
+
+      const seq = nextSeq++;
+      event.event.sequence = seq;
+      const json = JSON.stringify(event);
+      bytes += Buffer.byteLength(json);
+      ops.push({ type: 'put', key: seqKey(seq), value: event });
+      for (const key of indexKeys(event, seq)) ops.push({ type: 'put', key, value: '' });
+      if (hasId) {
+        ops.push({ type: 'put', key: idKey(id), value: seq });
+        inBatch.set(id, { seq, event });
+      }
+      sequences.push(seq);
+    }
+
+    if (ops.length > 0) {
+      ops.push({ type: 'put', key: META_NEXT_SEQ, value: nextSeq });
+      ops.push({ type: 'put', key: META_BYTES, value: bytes });
+      await this.db.batch(ops, { sync: this.sync });
+    }
+    this.nextSeq = nextSeq;
+    this.bytes = bytes;
+    return sequences;
+  }
+
+  /**
+   * Adds the operations that delete a stored event and its index entries, and returns its size
+   * in bytes. The id! entry is kept when `withId` is false, because a replacement rewrites it.
+   */
+  private deleteOps(ops: BatchOp[], event: EcsEvent, seq: number, withId: boolean): number {
+    ops.push({ type: 'del', key: seqKey(seq) });
+    for (const key of indexKeys(event, seq)) ops.push({ type: 'del', key });
+    if (withId && typeof event.event?.id === 'string') ops.push({ type: 'del', key: idKey(event.event.id) });
+    return Buffer.byteLength(JSON.stringify(event));
+  }
+
+  /** Returns the stored event with this event.id, or undefined. */
+  async get(id: string): Promise<EcsEvent | undefined> {
+    const seq = await this.db.get(idKey(id));
+    if (typeof seq !== 'number') return undefined;
+    return (await this.db.get(seqKey(seq))) as EcsEvent | undefined;
+  }
+
+  /** Returns the stored event with this sequence, or undefined. */
+  async getBySequence(seq: number): Promise<EcsEvent | undefined> {
+    return (await this.db.get(seqKey(seq))) as EcsEvent | undefined;
+  }
+
+  /**
+   * Yields the events that match every given condition. With `device` they come in sequence
+   * order from the device index; with a time bound and no device, in @timestamp order from the
+   * time index; otherwise in sequence order.
+   */
+  async *range(query: RangeQuery = {}): AsyncIterable<EcsEvent> {
+    const limit = query.limit ?? Infinity;
+    if (limit <= 0) return;
+    const afterSeq = Math.max(0, Math.floor(query.sinceSequence ?? 0));
+    const since = query.sinceTime !== undefined ? timeText(query.sinceTime) : undefined;
+    const until = query.untilTime !== undefined ? timeText(query.untilTime) : undefined;
+    let count = 0;
+
+    const matches = (event: EcsEvent): boolean =>
+      (query.dataset === undefined || event.event.dataset === query.dataset) &&
+      (since === undefined || event['@timestamp'] >= since) &&
+      (until === undefined || event['@timestamp'] < until) &&
+      (event.event.sequence ?? 0) > afterSeq;
+
+    if (query.device === undefined && since === undefined && until === undefined) {
+      for await (const [, value] of this.db.iterator(seqRange(afterSeq))) {
+        const event = value as EcsEvent;
+        if (!matches(event)) continue;
+        yield event;
+        if (++count >= limit) return;
+      }
+      return;
+    }
+
+    const index =
+      query.device !== undefined
+        ? this.db.keys(deviceIndexRange(deviceId(query.device), afterSeq))
+        : this.db.keys(timeRange(since, until));
+    for await (const key of index) {
+      const seq = seqOfKey(key);
+      if (seq <= afterSeq) continue;
+      // NOTE: one get per index entry. An entry whose event a concurrent sweep has just deleted
+      // is skipped.
+      const event = (await this.db.get(seqKey(seq))) as EcsEvent | undefined;
+      if (event === undefined || !matches(event)) continue;
+      yield event;
+      if (++count >= limit) return;
+    }
+  }
+
+  /** Stores the device record under its key, replacing the earlier one. */
+  async putDevice(device: Device): Promise<void> {
+    await this.db.put(deviceKey(device.key), device, { sync: this.sync });
+  }
+
+  /** Returns every stored device record in key order. */
+  async devices(): Promise<Device[]> {
+    const out: Device[] = [];
+    for await (const value of this.db.values(DEVICE_RANGE)) out.push(value as Device);
+    return out;
+  }
+
+  /** Bytes of the JSON of all stored events; LevelDB's files on disk are smaller (compressed). */
+  get storedBytes(): number {
+    return this.bytes;
+  }
+
+  /** The sequence the next stored event will get. */
+  get nextSequence(): number {
+    return this.nextSeq;
+  }
+
+  /**
+   * Deletes events older than `maxAgeSeconds` before `nowTs` (capture seconds), by @timestamp,
+   * then the oldest events until the rest take at most `maxBytes`, with their index entries.
+   */
+  sweep(limits: SweepLimits, nowTs: number): Promise<{ deleted: number }> {
+    return this.serialize(async () => {
+      let deleted = 0;
+      if (limits.maxAgeSeconds !== undefined) {
+        const cutoff = isoTime(nowTs - limits.maxAgeSeconds);
+        deleted += await this.deleteOldest(() => true, cutoff);
+      }
+      if (limits.maxBytes !== undefined) {
+        const maxBytes = limits.maxBytes;
+        deleted += await this.deleteOldest((bytes) => bytes > maxBytes, undefined);
+      }
+      return { deleted };
+    });
+  }
+
+  /** Deletes events in @timestamp order, before `until`, while `more(stored bytes)` holds. */
+  private async deleteOldest(
+    more: (bytes: number) => boolean,
+    until: string | undefined,
+  ): Promise<number> {
+    let deleted = 0;
+    while (more(this.bytes)) {
+      const ops: BatchOp[] = [];
+      let bytes = this.bytes;
+      let found = 0;
+      for await (const key of this.db.keys({ ...timeRange(undefined, until), limit: SWEEP_BATCH })) {
+        const seq = seqOfKey(key);
+        const event = (await this.db.get(seqKey(seq))) as EcsEvent | undefined;
+        found++;
+        if (event === undefined) {
+          // An index entry without its event: drop it so that the sweep does not stop on it.
+          ops.push({ type: 'del', key });
+          continue;
+        }
+        bytes -= this.deleteOps(ops, event, seq, true);
+        deleted++;
+        if (!more(bytes)) break;
+      }
+      if (found === 0) break;
+      ops.push({ type: 'put', key: META_BYTES, value: Math.max(0, bytes) });
+      await this.db.batch(ops, { sync: this.sync });
+      this.bytes = Math.max(0, bytes);
+    }
+    return deleted;
+  }
+
+  /** Closes the database; pending appends and sweeps finish first. */
+  async close(): Promise<void> {
+    await this.queue.catch(() => undefined);
+    await this.db.close();
+  }
+
+  private serialize<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work, work);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}
+
+/** Formats a capture time in seconds as the store's @timestamp text; ISO text passes through. */
+function timeText(time: number | string): string {
+  return typeof time === 'number' ? isoTime(time) : time;
+}

@@ -35,7 +35,7 @@ import {
 } from './keys.js';
 
 export interface StoreOptions {
-  /** fsync every batch; slower, and needed only to survive a power cut or kernel crash. */
+  /** Fsync every batch. It is slower and needed only to survive a power cut or kernel crash. */
   sync?: boolean;
 }
 
@@ -46,7 +46,7 @@ export interface RangeQuery {
   sinceTime?: number | string;
   /** Only events with @timestamp before this time (capture seconds or ISO 8601). */
   untilTime?: number | string;
-  /** A device key, MAC (colon or dash form) or IP address; matches the event's device or source. */
+  /** A device key, MAC (colon or dash form) or IP address, matched against the event's device and source. */
   device?: string;
   /** Only events of this event.dataset, such as "mailtap.alert". */
   dataset?: string;
@@ -134,7 +134,9 @@ export class EventStore {
         sequences.push(seq);
         continue;
       }
-      if (nextSeq > MAX_SEQUENCE) throw new Error(`event store is full: sequence ${nextSeq} has more than 16 digits`);
+      if (nextSeq > MAX_SEQUENCE) {
+        throw new Error(`event store is full: sequence ${nextSeq} has more than 16 digits; start a new store directory`);
+      }
 
       // An alert update removes the version stored before, whether it came in this batch or earlier.
       if (earlier) {
@@ -191,9 +193,9 @@ export class EventStore {
   }
 
   /**
-   * Yields the events that match every given condition. With `device` they come in sequence
-   * order from the device index; with a time bound and no device, in @timestamp order from the
-   * time index; otherwise in sequence order.
+   * Yields the events that match every given condition, in sequence order. The exception is a
+   * query with a time bound and no device, which reads the time index and yields in @timestamp
+   * order.
    */
   async *range(query: RangeQuery = {}): AsyncIterable<EcsEvent> {
     const limit = query.limit ?? Infinity;

@@ -21,7 +21,7 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
-/** A transaction event at `iso`, sent from `ip`/`mac` by the device with `key`. */
+/** Builds a transaction event at `iso`, sent from `ip`/`mac` by the device with `key`. */
 function smtpEvent(id: string, iso: string, ip = '10.0.0.5', mac = 'AA-BB-CC-00-00-05', key = 'mac:aa:bb:cc:00:00:05'): EcsEvent {
   return {
     '@timestamp': iso,
@@ -60,7 +60,7 @@ async function collect(iterable: AsyncIterable<EcsEvent>): Promise<string[]> {
   return ids;
 }
 
-/** Every key of the LevelDB directory, read with a separate handle after the store is closed. */
+/** Lists every key of the LevelDB directory, read with a separate handle after the store is closed. */
 async function rawKeys(path: string): Promise<string[]> {
   const db = new Level<string, unknown>(path, { valueEncoding: 'json' });
   const keys = await db.keys().all();
@@ -138,7 +138,7 @@ test('range by time, device and sequence', async () => {
     smtpEvent('t3', '2024-01-01T00:03:00.000000Z'),
   ]);
 
-  // 1704067260 is 2024-01-01T00:01:00Z; the until bound is exclusive.
+  // 1704067260 is 2024-01-01T00:01:00Z. The until bound is exclusive.
   assert.deepEqual(await collect(store.range({ sinceTime: 1704067260 })), ['t1', 't2', 't3']);
   assert.deepEqual(await collect(store.range({ sinceTime: 1704067260, untilTime: '2024-01-01T00:03:00.000000Z' })), ['t1', 't2']);
   assert.deepEqual(await collect(store.range({ untilTime: 1704067260 })), ['t0']);
@@ -189,7 +189,7 @@ test('sweep removes old events and their index entries', async () => {
     smtpEvent('new-1', '2024-01-01T01:00:00.000000Z'),
     smtpEvent('new-2', '2024-01-01T01:30:00.000000Z'),
   ]);
-  // Now is 2024-01-01T02:00:00Z (1704074400); one hour of age keeps 01:00 and 01:30.
+  // Now is 2024-01-01T02:00:00Z (1704074400), so one hour of age keeps 01:00 and 01:30.
   const result = await store.sweep({ maxAgeSeconds: 3600 }, 1704074400);
   assert.equal(result.deleted, 2);
   assert.equal(await store.get('old-1'), undefined);
@@ -252,7 +252,10 @@ test('store reopens after SIGKILL during appends', async () => {
         child.kill('SIGKILL');
       }
     });
-    child.on('exit', (_code, signal) => (signal === 'SIGKILL' ? resolveKill() : reject(new Error(`writer exited without SIGKILL: ${stderr}`))));
+    child.on('exit', (_code, signal) => {
+      if (signal === 'SIGKILL') resolveKill();
+      else reject(new Error(`writer exited without SIGKILL: ${stderr}`));
+    });
   });
   assert.ok(written.length >= 200);
 

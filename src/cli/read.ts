@@ -3,6 +3,8 @@ import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
 import { createCaptureStats, readCapture } from '../capture/index.js';
 import { Analyzer } from '../analyze.js';
+import { EventStore } from '../store/index.js';
+import { StoredOutput } from './stored-output.js';
 import { CaptureError, type CaptureStats } from '../capture/types.js';
 import { defaultConfig, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -21,6 +23,8 @@ alerts of the detection rules (configured with --config) in the same stream.
 Options:
   --format json|table   json: one ECS document per line (default); table: a row per record
   --config FILE         YAML configuration (see appliance/mailtap.yaml); without it, the defaults
+  --db DIR              also store every record in the LevelDB store at DIR (created if missing)
+                        before printing it, with its sequence number
   --ports LIST          more SMTP ports to parse, comma-separated, besides smtp.ports of the
                         configuration (default 25, 587, 2525)
   --tls-ports LIST      ports whose sessions start with TLS, replacing smtp.implicit_tls_ports
@@ -148,6 +152,7 @@ export async function runRead(argv: string[]): Promise<number> {
     options: {
       format: { type: 'string', default: 'json' },
       config: { type: 'string' },
+      db: { type: 'string' },
       ports: { type: 'string' },
       'tls-ports': { type: 'string' },
       'no-mime': { type: 'boolean', default: false },
@@ -175,21 +180,33 @@ export async function runRead(argv: string[]): Promise<number> {
   if (format === 'table') out.write(tableHeader() + '\n');
   // tableRow sanitizes its cells itself; JSON text gets the terminal escapes per written chunk.
   const records = new LineWriter(out, format === 'table' ? undefined : escapeJsonForTerminal);
+  const print =
+    format === 'table'
+      ? (event: EcsEvent) => records.add(tableRow(event))
+      : (event: EcsEvent) => records.add(JSON.stringify(event));
+  let store: EventStore | undefined;
+  if (values.db !== undefined) {
+    try {
+      store = await EventStore.open(values.db);
+    } catch (error) {
+      process.stderr.write(`mailtap: error: cannot open the store ${values.db}: ${(error as Error).message}\n`);
+      return 1;
+    }
+  }
+  const stored = store ? new StoredOutput(store, print) : undefined;
+  const analyzer = new Analyzer(config);
   const pipeline = new Pipeline({
     smtpPorts,
     implicitTlsPorts: tlsPorts,
     parseMessages: !values['no-mime'],
-    analyzer: new Analyzer(config),
+    analyzer,
     flowLimits: {
       ...(limits.max_flows !== undefined ? { maxFlows: limits.max_flows } : {}),
       ...(limits.flow_buffer !== undefined ? { maxBufferedPerDirection: limits.flow_buffer } : {}),
       ...(limits.total_buffer !== undefined ? { maxBufferedTotal: limits.total_buffer } : {}),
       ...(limits.idle_timeout !== undefined ? { idleTimeout: limits.idle_timeout } : {}),
     },
-    onEvent:
-      format === 'table'
-        ? (event: EcsEvent) => records.add(tableRow(event))
-        : (event: EcsEvent) => records.add(JSON.stringify(event)),
+    onEvent: stored ? (event: EcsEvent) => stored.add(event) : print,
   });
 
   const totals: RunTotals = {
@@ -224,6 +241,8 @@ export async function runRead(argv: string[]): Promise<number> {
   // Reading waits while stdout is full, so a slow reader of the output bounds memory.
   const waitForConsumer = (): Promise<boolean> | undefined => {
     if (stopSignal !== undefined) return Promise.resolve(false);
+    const storing = stored?.busy();
+    if (storing) return storing.then(() => stopSignal === undefined && stored?.error === undefined);
     if (!out.writableNeedDrain) return undefined;
     return new Promise((resolve) => out.once('drain', () => resolve(stopSignal === undefined)));
   };
@@ -247,12 +266,17 @@ export async function runRead(argv: string[]): Promise<number> {
         bar?.stop();
         // Records from the packets before the bad spot must reach stdout before the error line.
         await pipeline.finish();
+        await stored?.drain();
         records.flush();
         process.stderr.write(`mailtap: error: ${error.message} (${error.code})\n`);
       }
       doneBytes += file === '-' ? 0 : totals.capture.inputBytes - before;
     }
     await pipeline.finish();
+    await stored?.drain();
+    if (store) {
+      for (const device of analyzer.inventory.list()) await store.putDevice(device);
+    }
   } finally {
     // Also before an internal error is reported, so that the records read so far come first.
     records.flush();
@@ -267,6 +291,11 @@ export async function runRead(argv: string[]): Promise<number> {
   if (!values.quiet) writeSummary(totals, pipeline);
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+  await store?.close();
+  if (stored?.error) {
+    process.stderr.write(`mailtap: error: writing to the store ${values.db} failed: ${stored.error.message}\n`);
+    return 1;
+  }
   if (stopSignal !== undefined) return stopSignal === 'SIGINT' ? 130 : 143;
   return totals.failedFiles > 0 ? 1 : 0;
 }

@@ -1,0 +1,62 @@
+/** `mailtap read --db`: records are stored before they are printed, once, with sequence numbers. */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { EventStore } from '../../src/store/index.js';
+import type { EcsEvent } from '../../src/events/ecs.js';
+import { REPO, runCli } from './cli.js';
+
+const STORY = join(REPO, 'captures', 'story.pcap');
+const CONFIG = join(REPO, 'captures', 'story.yaml');
+
+async function storedEvents(dir: string): Promise<EcsEvent[]> {
+  const store = await EventStore.open(dir);
+  const events: EcsEvent[] = [];
+  for await (const event of store.range({})) events.push(event);
+  await store.close();
+  return events;
+}
+
+describe('read --db', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mailtap-store-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('stores every printed record with its sequence', async () => {
+    const result = runCli(['read', '--db', dir, '--config', CONFIG, STORY]);
+    assert.equal(result.status, 0, result.stderr);
+    const sequences = result.records.map((r) => r.event.sequence as number);
+    assert.ok(sequences.every((n) => Number.isInteger(n)));
+    for (let i = 1; i < sequences.length; i++) assert.ok(sequences[i]! > sequences[i - 1]!, `sequence ${i}`);
+    const stored = await storedEvents(dir);
+    const storedIds = new Set(stored.map((e) => e.event.id));
+    for (const record of result.records) assert.ok(storedIds.has(record.event.id), record.event.id);
+    // 333 transactions and 8 alerts (the latest version of each) from the story capture.
+    assert.equal(stored.filter((e) => e.event.action === 'smtp-transaction').length, 333);
+    assert.equal(stored.filter((e) => e.event.kind === 'alert').length, 8);
+  });
+
+  test('reading the capture again adds no records', async () => {
+    const before = (await storedEvents(dir)).filter((e) => e.event.kind === 'event').length;
+    const result = runCli(['read', '-q', '--db', dir, '--config', CONFIG, STORY]);
+    assert.equal(result.status, 0, result.stderr);
+    const afterCount = (await storedEvents(dir)).filter((e) => e.event.kind === 'event').length;
+    assert.equal(afterCount, before);
+  });
+
+  test('stores the device inventory', async () => {
+    const store = await EventStore.open(dir);
+    const devices = await store.devices();
+    await store.close();
+    const printer = devices.find((d) => d.key === 'mac:30:05:5c:98:00:31');
+    assert.equal(printer?.label, 'printer-floor-2');
+    assert.equal(printer?.counters.transactions, 303);
+  });
+
+  test('a store that cannot be opened is an error', () => {
+    const result = runCli(['read', '--db', join(REPO, 'package.json'), STORY]);
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /cannot open the store/);
+  });
+});

@@ -9,15 +9,18 @@ import { ECS_VERSION, isoTime } from '../events/ecs.js';
 import { escapeJsonForTerminal, sanitizeForTerminal } from '../events/sanitize.js';
 import { Pipeline } from '../pipeline.js';
 import { formatCount } from './format.js';
+import { listStoredDevices } from './query.js';
 import { UsageError } from './usage.js';
 
 export const DEVICES_HELP = `Usage: mailtap devices [options] FILE...
+       mailtap devices --db DIR [--json]
 
 Reads capture files and lists every device seen: the MAC and its vendor, IP addresses, names
 from DHCP and EHLO, the label, type and owner from the configuration, and mail counters.
 
 Options:
   --config FILE   YAML configuration (see appliance/mailtap.yaml)
+  --db DIR        list the device records of this event store instead of reading captures
   --json          one JSON document per device ("mailtap.device" events) instead of a table
   --all           also devices that never spoke SMTP (seen only in ARP, DHCP or neighbour discovery)
   -h, --help      this help`;
@@ -77,6 +80,11 @@ function row(values: string[]): string {
     .join(' ');
 }
 
+function printTable(devices: Device[]): void {
+  process.stdout.write(row(COLUMNS.map((c) => c.title)) + '\n');
+  for (const device of devices) process.stdout.write(row(COLUMNS.map((c) => c.value(device))) + '\n');
+}
+
 /** Runs `mailtap devices`. Returns the exit status. */
 export async function runDevices(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -84,6 +92,7 @@ export async function runDevices(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       config: { type: 'string' },
+      db: { type: 'string' },
       json: { type: 'boolean', default: false },
       all: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -92,6 +101,10 @@ export async function runDevices(argv: string[]): Promise<number> {
   if (values.help) {
     process.stdout.write(DEVICES_HELP + '\n');
     return 0;
+  }
+  if (values.db !== undefined) {
+    if (positionals.length > 0) throw new UsageError('--db and capture files exclude each other');
+    return listStoredDevices(values.db, values.json, printTable, deviceEvent);
   }
   if (positionals.length === 0) throw new UsageError('missing capture file: give one or more files, or "-" for stdin');
   const config = values.config !== undefined ? loadConfig(values.config) : defaultConfig();
@@ -119,8 +132,7 @@ export async function runDevices(argv: string[]): Promise<number> {
   if (values.json) {
     for (const device of devices) process.stdout.write(escapeJsonForTerminal(JSON.stringify(deviceEvent(device))) + '\n');
   } else {
-    process.stdout.write(row(COLUMNS.map((c) => c.title)) + '\n');
-    for (const device of devices) process.stdout.write(row(COLUMNS.map((c) => c.value(device))) + '\n');
+    printTable(devices);
   }
   return failed > 0 ? 1 : 0;
 }

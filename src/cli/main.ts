@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/load.js';
 import { runDevices } from './devices.js';
+import { runAlerts, runMessages, runShow } from './query.js';
 import { READ_HELP, runRead } from './read.js';
 import { UsageError } from './usage.js';
 
@@ -13,6 +14,11 @@ Passive sensor for outgoing e-mail: reports every SMTP transaction seen on the w
 Commands:
   read FILE...      read capture files and print one record per SMTP transaction, and alerts
   devices FILE...   read capture files and list the devices seen, with vendor, names and counts
+  alerts --db DIR   list the latest version of each stored alert, newest first
+  messages --db DIR --device X
+                    list the stored SMTP transactions of a device (label, MAC or IP)
+  show --db DIR ID  print the stored event with this event.id
+  devices --db DIR  list the device records of an event store
 
 Options:
   -h, --help     this help
@@ -33,6 +39,12 @@ async function main(argv: string[]): Promise<number> {
       return runRead(rest);
     case 'devices':
       return runDevices(rest);
+    case 'alerts':
+      return runAlerts(rest);
+    case 'messages':
+      return runMessages(rest);
+    case 'show':
+      return runShow(rest);
     case '--version':
     case '-V':
       process.stdout.write(`mailtap ${version()}\n`);
@@ -44,7 +56,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(HELP + '\n' + (command === undefined ? '' : '\n' + READ_HELP + '\n'));
       return command === undefined ? 2 : 0;
     default:
-      throw new UsageError(`unknown command "${command}": expected read or devices`);
+      throw new UsageError(`unknown command "${command}": expected read, devices, alerts, messages or show`);
   }
 }
 
@@ -66,7 +78,7 @@ main(process.argv.slice(2)).then(
     }
     if (error instanceof UsageError || String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS')) {
       const command = process.argv[2];
-      const help = command === 'read' || command === 'devices' ? `mailtap ${command} --help` : 'mailtap --help';
+      const help = ['read', 'devices', 'alerts', 'messages', 'show'].includes(command ?? '') ? `mailtap ${command} --help` : 'mailtap --help';
       process.stderr.write(`mailtap: ${(error as Error).message}\nRun "${help}" for usage.\n`);
       process.exitCode = 2;
       return;

@@ -1,0 +1,193 @@
+/**
+ * `mailtap alerts`, `messages`, `show` and `devices --db` over a store filled with the records
+ * of `mailtap read` on captures/story.pcap. The expected counts come from captures/README.md
+ * (section story.pcap), which takes them from swaks, Postfix and tshark, not from mailtap.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { EventStore } from '../../src/store/index.js';
+import type { EcsEvent } from '../../src/events/ecs.js';
+import { spawnSync } from 'node:child_process';
+import { CLI, REPO, runCli, type Fields } from './cli.js';
+
+const STORY = join(REPO, 'captures', 'story.pcap');
+const CONFIG = join(REPO, 'captures', 'story.yaml');
+
+const PRINTER_KEY = 'mac:30:05:5c:98:00:31';
+const PRINTER_LABEL = 'printer-floor-2';
+
+/** The README's "Expected alerts with story.yaml": one alert per rule and device. */
+const EXPECTED_RULES = [
+  'cleartext_auth',
+  'new_sender',
+  'rejected_recipients',
+  'relay_bypass',
+  'relay_bypass',
+  'risky_attachment',
+  'unauthorized_sender',
+  'volume_spike',
+];
+
+/** Runs the CLI without parsing its output, because runCli parses every line starting with "{" and `show` prints indented JSON. */
+function runRaw(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+}
+
+describe('query commands over a store of story.pcap', () => {
+  let dir: string;
+  let db: string;
+  let records: Fields[];
+
+  before(async () => {
+    const read = runCli(['read', '--quiet', '--config', CONFIG, STORY]);
+    assert.equal(read.status, 0, read.stderr);
+    records = read.records;
+    dir = await mkdtemp(join(tmpdir(), 'mailtap-query-'));
+    db = join(dir, 'db');
+    const store = await EventStore.open(db);
+    await store.append(records as EcsEvent[]);
+    await store.close();
+  });
+
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('alerts lists the latest version of each of the 8 alerts, newest first', () => {
+    const result = runCli(['alerts', '--db', db, '--json']);
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(result.records.map((r) => r.rule.name).sort(), EXPECTED_RULES);
+    const ids = result.records.map((r) => r.event.id);
+    assert.equal(new Set(ids).size, 8);
+    const times = result.records.map((r) => r['@timestamp'] as string);
+    assert.deepEqual(times, [...times].sort().reverse());
+    // The printer sent 300 sessions to the MX (README, "What each device does"): the stored
+    // relay_bypass alert is the last update, not the first version with count 1.
+    const bypass = result.records.find((r) => r.event.id === `relay_bypass-${PRINTER_KEY}`);
+    assert.equal(bypass?.mailtap.alert.count, 300);
+  });
+
+  test('alerts prints a table with a row per alert', () => {
+    const result = runCli(['alerts', '--db', db]);
+    assert.equal(result.status, 0, result.stderr);
+    const lines = result.stdout.trimEnd().split('\n');
+    assert.match(lines[0] as string, /^LAST SEEN +SEVERITY +RULE +COUNT +DEVICE +OWNER +MESSAGE$/);
+    assert.equal(lines.length, 9);
+    assert.ok(lines.some((l) => /relay_bypass +300 +printer-floor-2 +Facilities/.test(l)));
+  });
+
+  test('alerts --device takes a label, MAC or IP address', () => {
+    for (const device of [PRINTER_LABEL, '30:05:5c:98:00:31', '10.98.0.31']) {
+      const result = runCli(['alerts', '--db', db, '--device', device, '--json']);
+      assert.equal(result.status, 0, result.stderr);
+      // README: relay_bypass, volume_spike and rejected_recipients are the printer's.
+      assert.deepEqual(result.records.map((r) => r.rule.name).sort(), ['rejected_recipients', 'relay_bypass', 'volume_spike']);
+    }
+  });
+
+  test('--since counts back from the newest event in the store, not from the clock', () => {
+    // The laptop's session starts at 83.62 s and the capture ends at 83.63 s; the printer's
+    // alerts are from its burst, which ends before 80 s.
+    const recent = runCli(['alerts', '--db', db, '--since', '2s', '--json']);
+    assert.equal(recent.status, 0, recent.stderr);
+    assert.deepEqual(recent.records.map((r) => r.rule.name).sort(), ['new_sender', 'relay_bypass', 'risky_attachment', 'unauthorized_sender']);
+    const all = runCli(['alerts', '--db', db, '--since', '1h', '--json']);
+    assert.equal(all.records.length, 8);
+    const iso = runCli(['alerts', '--db', db, '--since', '2026-12-04T18:08:59Z', '--json']);
+    assert.equal(iso.records.length, 4);
+  });
+
+  test('messages lists the printer\'s 303 transactions by label, MAC or IP address', () => {
+    // README: 3 scans through the relay and 300 messages of the burst.
+    for (const device of [PRINTER_LABEL, '30-05-5C-98-00-31', '10.98.0.31']) {
+      const result = runCli(['messages', '--db', db, '--device', device, '--json']);
+      assert.equal(result.status, 0, result.stderr);
+      assert.equal(result.records.length, 303);
+      assert.ok(result.records.every((r) => r.event.action === 'smtp-transaction'));
+    }
+  });
+
+  test('messages --to keeps transactions with a recipient in the domain, case-insensitive', () => {
+    // README: 12 burst messages name staffNN@partner.example, and scan 3 goes to carol@partner.example.
+    const partner = runCli(['messages', '--db', db, '--device', PRINTER_LABEL, '--to', 'Partner.Example', '--json']);
+    assert.equal(partner.status, 0, partner.stderr);
+    assert.equal(partner.records.length, 13);
+    // Message n goes to customerNN.example with NN = (n-1) mod 60 + 1: 5 messages per domain.
+    const customer7 = runCli(['messages', '--db', db, '--device', PRINTER_LABEL, '--to', 'customer07.example', '--json']);
+    assert.equal(customer7.records.length, 5);
+    const none = runCli(['messages', '--db', db, '--device', PRINTER_LABEL, '--to', 'example', '--json']);
+    assert.equal(none.records.length, 0);
+  });
+
+  test('messages prints a table row per transaction', () => {
+    const result = runCli(['messages', '--db', db, '--device', '10.98.0.41']);
+    assert.equal(result.status, 0, result.stderr);
+    const lines = result.stdout.trimEnd().split('\n');
+    assert.equal(lines.length, 2);
+    // README: the camera's one message, with snapshot.jpg, through the relay's port 587.
+    assert.match(lines[1] as string, /10\.98\.0\.10:587 +camera@corp\.example +security@corp\.example +Motion detected: loadin… +snapshot\.jpg +250 /);
+  });
+
+  test('show prints the stored event with that id', () => {
+    const transaction = records.find((r) => r.event.action === 'smtp-transaction') as Fields;
+    const result = runRaw(['show', '--db', db, transaction.event.id]);
+    assert.equal(result.status, 0, result.stderr);
+    const stored = JSON.parse(result.stdout) as Fields;
+    assert.equal(stored.event.id, transaction.event.id);
+    assert.deepEqual(stored.smtp, transaction.smtp);
+    assert.match(result.stdout, /^\{\n {2}"@timestamp"/);
+    const missing = runRaw(['show', '--db', db, 'no-such-id']);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /no event with id "no-such-id"/);
+  });
+
+  test('devices --db lists the stored device records', async () => {
+    const empty = runCli(['devices', '--db', db, '--json']);
+    assert.equal(empty.status, 0, empty.stderr);
+    assert.equal(empty.records.length, 0);
+    const store = await EventStore.open(db);
+    await store.putDevice({
+      key: PRINTER_KEY,
+      mac: '30:05:5c:98:00:31',
+      ips: [{ ip: '10.98.0.31', firstSeen: 1796407656, lastSeen: 1796407740 }],
+      label: PRINTER_LABEL,
+      ehloNames: ['BRN30055C980031'],
+      firstSeen: 1796407656,
+      lastSeen: 1796407740,
+      counters: { sessions: 303, messages: 303, transactions: 303, recipients: 315, rejectedRecipients: 12, bytes: 0 },
+      isRouter: false,
+    });
+    await store.close();
+    const json = runCli(['devices', '--db', db, '--json']);
+    assert.deepEqual(json.records.map((r) => r.mailtap.device.key), [PRINTER_KEY]);
+    const table = runCli(['devices', '--db', db]);
+    assert.match(table.stdout.split('\n')[1] as string, /^printer-floor-2 /);
+  });
+
+  test('a missing store directory is an error with its path, status 1', () => {
+    const missing = join(dir, 'missing');
+    for (const args of [['alerts'], ['messages', '--device', '10.98.0.31'], ['show', 'x'], ['devices']]) {
+      const result = runRaw([...args, '--db', missing]);
+      assert.equal(result.status, 1, args.join(' '));
+      assert.ok(result.stderr.includes(missing), result.stderr);
+    }
+  });
+
+  test('usage errors exit with status 2', () => {
+    for (const args of [
+      ['alerts'],
+      ['messages', '--db', db],
+      ['show', '--db', db],
+      ['alerts', '--db', db, '--since', 'yesterday'],
+      ['alerts', '--db', db, '--bogus'],
+    ]) {
+      const result = runCli(args);
+      assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
+    }
+    const unknown = runCli(['messages', '--db', db, '--device', 'no-such-label']);
+    assert.equal(unknown.status, 1);
+  });
+});

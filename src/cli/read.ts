@@ -193,7 +193,13 @@ export async function runRead(argv: string[]): Promise<number> {
       return 1;
     }
   }
-  const stored = store ? new StoredOutput(store, print) : undefined;
+  const retention = config.store.retention;
+  const stored = store
+    ? new StoredOutput(store, print, {
+        ...(retention.max_age !== undefined ? { maxAgeSeconds: retention.max_age } : {}),
+        ...(retention.max_size !== undefined ? { maxBytes: retention.max_size } : {}),
+      })
+    : undefined;
   const analyzer = new Analyzer(config);
   const pipeline = new Pipeline({
     smtpPorts,

@@ -145,6 +145,16 @@ export const configSchema = z
       })
       .prefault({}),
     rules: z.partialRecord(z.enum(RULE_NAMES), rule).default({}),
+    store: z
+      .strictObject({
+        retention: z
+          .strictObject({
+            max_age: duration.optional(),
+            max_size: size.optional(),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
     inventory: z
       .strictObject({
         router_min_ips: z.number().int().min(2).default(4),

@@ -1,6 +1,6 @@
 /** `mailtap read --db`: records are stored before they are printed, once, with sequence numbers. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -58,5 +58,31 @@ describe('read --db', () => {
     const result = runCli(['read', '--db', join(REPO, 'package.json'), STORY]);
     assert.equal(result.status, 1);
     assert.match(result.stderr, /cannot open the store/);
+  });
+});
+
+describe('read --db retention', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mailtap-retention-'));
+  const config = join(dir, 'retention.yaml');
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('a short max_age keeps only the newest records', async () => {
+    // The story capture spans 83.6 s; a 30 s retention keeps the records of its last 30 s.
+    const base = readFileSync(CONFIG, 'utf8');
+    writeFileSync(config, `${base}\nstore:\n  retention:\n    max_age: 30s\n`);
+    const db = join(dir, 'db');
+    const result = runCli(['read', '-q', '--db', db, '--config', config, STORY]);
+    assert.equal(result.status, 0, result.stderr);
+    const newest = Math.max(...result.records.map((r) => Date.parse(r['@timestamp'])));
+    const stored = await storedEvents(db);
+    assert.ok(stored.length > 0);
+    assert.ok(stored.length < result.records.length);
+    for (const event of stored) {
+      assert.ok(Date.parse(event['@timestamp']) >= newest - 30_000, event.event.id);
+    }
+    // The store keeps the latest version of an alert, so printed records count once per id.
+    const latest = new Map(result.records.map((r) => [r.event.id, r]));
+    const kept = [...latest.values()].filter((r) => Date.parse(r['@timestamp']) >= newest - 30_000);
+    assert.equal(stored.length, kept.length);
   });
 });

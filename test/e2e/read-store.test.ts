@@ -1,12 +1,13 @@
 /** `mailtap read --db`: records are stored before they are printed, once, with sequence numbers. */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { EventStore } from '../../src/store/index.js';
 import type { EcsEvent } from '../../src/events/ecs.js';
-import { REPO, runCli } from './cli.js';
+import { CLI, REPO, runCli } from './cli.js';
 
 const STORY = join(REPO, 'captures', 'story.pcap');
 const CONFIG = join(REPO, 'captures', 'story.yaml');
@@ -84,5 +85,53 @@ describe('read --db retention', () => {
     const latest = new Map(result.records.map((r) => [r.event.id, r]));
     const kept = [...latest.values()].filter((r) => Date.parse(r['@timestamp']) >= newest - 30_000);
     assert.equal(stored.length, kept.length);
+  });
+});
+
+describe('read --db after SIGKILL', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mailtap-kill-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('every printed record survives and sequences continue', async () => {
+    const db = join(dir, 'db');
+    const child = spawn(process.execPath, [CLI, 'read', '--db', db, '--config', CONFIG, '-'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    // The capture arrives and stdin stays open, so the process is still reading when killed.
+    child.stdin.write(readFileSync(STORY));
+    const deadline = Date.now() + 20_000;
+    while (stdout.split('\n').length < 100 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.on('close', resolve));
+
+    const printed = stdout
+      .split('\n')
+      .filter((line) => line.endsWith('}'))
+      .map((line) => JSON.parse(line) as EcsEvent);
+    assert.ok(printed.length >= 99, `printed ${printed.length} records before the kill`);
+    const stored = await storedEvents(db);
+    const storedIds = new Set(stored.map((e) => e.event.id));
+    for (const record of printed) assert.ok(storedIds.has(record.event.id), record.event.id);
+    const highest = Math.max(...stored.map((e) => e.event.sequence as number));
+
+    const again = runCli(['read', '-q', '--db', db, '--config', CONFIG, STORY]);
+    assert.equal(again.status, 0, again.stderr);
+    // Records stored before the kill keep their sequence; everything new continues after it.
+    const storedSequence = new Map(stored.map((e) => [e.event.id, e.event.sequence]));
+    let fresh = 0;
+    for (const record of again.records) {
+      const earlier = storedSequence.get(record.event.id);
+      if (earlier !== undefined && record.event.kind === 'event') {
+        assert.equal(record.event.sequence, earlier, record.event.id);
+      } else {
+        fresh++;
+        assert.ok((record.event.sequence as number) > highest, `${record.event.id} after ${highest}`);
+      }
+    }
+    assert.ok(fresh > 0, 'the rest of the capture was stored after the restart');
   });
 });

@@ -21,6 +21,8 @@ const RESULTS_END = '<!-- results:end -->';
 /** Targets mailtap must meet on this benchmark. */
 const TARGET_SPEEDUP_OVER_TSHARK = 5;
 const TARGET_PEAK_RSS_MB = 200;
+/** Time of `read --db` divided by the time of `read` without a store. */
+const TARGET_STORE_RATIO = 1.3;
 
 const { values } = parseArgs({
   options: {
@@ -90,6 +92,11 @@ if (mailtapRun && !mailtapRun.ok) {
   if (tshark) {
     const speedup = tshark.seconds / mailtap.seconds;
     checks.push(`${speedup >= TARGET_SPEEDUP_OVER_TSHARK ? 'PASS' : 'FAIL'} speed: ${speedup.toFixed(1)} times tshark's speed (target at least ${TARGET_SPEEDUP_OVER_TSHARK})`);
+  }
+  const stored = results.find((r) => r.name === 'mailtap-db' && !r.skipped);
+  if (stored?.ok) {
+    const ratio = stored.seconds / mailtap.seconds;
+    checks.push(`${ratio < TARGET_STORE_RATIO ? 'PASS' : 'FAIL'} store cost: read --db takes ${ratio.toFixed(2)} times as long (target under ${TARGET_STORE_RATIO})`);
   }
   if (mailtap.peakRssMb !== null) {
     checks.push(`${mailtap.peakRssMb < TARGET_PEAK_RSS_MB ? 'PASS' : 'FAIL'} memory: peak RSS ${mailtap.peakRssMb.toFixed(0)} MB (target under ${TARGET_PEAK_RSS_MB} MB)`);

@@ -98,6 +98,17 @@ export function definePeers({ capturePath, outDir, repoRoot }) {
       count: ({ stdoutPath, stderrPath }) => countMailtapTransactions(stdoutPath, stderrPath),
     },
     {
+      // The same run with every record written to a LevelDB store first: its time divided by
+      // mailtap's is the cost of storing.
+      name: 'mailtap-db',
+      available: existsSync(mailtapMain) ? true : `${mailtapMain} not found: the CLI is not built yet`,
+      command: process.execPath,
+      args: [mailtapMain, 'read', '--ports', '2525', '--db', relative(repoRoot, join(outDir, 'mailtap-db')), capturePath],
+      display: `node dist/cli/main.js read --ports 2525 --db ${relative(repoRoot, join(outDir, 'mailtap-db'))} ${capturePath}`,
+      before: () => rmSync(join(outDir, 'mailtap-db'), { recursive: true, force: true }),
+      count: ({ stdoutPath, stderrPath }) => countMailtapTransactions(stdoutPath, stderrPath),
+    },
+    {
       name: 'tshark',
       available: true,
       command: 'tshark',

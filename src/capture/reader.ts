@@ -27,7 +27,7 @@ export interface ReadCaptureOptions {
   /** Bytes per read from the input; default DEFAULT_CHUNK_SIZE. */
   chunkSize?: number;
   /**
-   * Called between chunks; a returned promise holds reading until it settles, so a consumer
+   * Called between chunks. A returned promise pauses reading until it settles, so a consumer
    * whose output is full (a slow pipe) keeps memory bounded. Reading stops when it resolves to
    * false.
    */

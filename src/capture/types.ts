@@ -48,7 +48,7 @@ export class CaptureError extends Error {
   readonly offset: number;
 
   constructor(code: CaptureErrorCode, file: string, offset: number, reason: string) {
-    // Opening fails before any byte is read, so an offset would say nothing there.
+    // Opening fails before any byte is read, so no offset is given.
     super(code === 'MAILTAP_ERR_OPEN' ? `${file}: ${reason}` : `${file}: ${reason} at byte offset ${offset}`);
     this.name = 'CaptureError';
     this.code = code;

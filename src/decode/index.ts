@@ -35,7 +35,7 @@ export interface DecoderOptions {
    * with the 576-byte minimum MTU (119 fragments of 552 bytes).
    */
   maxFragmentsPerDatagram?: number;
-  /** Receives what ARP, DHCP and IPv6 neighbour discovery packets say; unset, they are only counted. */
+  /** Receives the observations of ARP, DHCP and IPv6 neighbour discovery packets. Unset, they are only counted. */
   onNeighbor?: (observation: NeighborObservation) => void;
 }
 

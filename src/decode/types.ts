@@ -57,7 +57,7 @@ export interface DecodeStats {
   fragmentsDropped: number;
 }
 
-/** What an ARP, DHCP or IPv6 neighbour discovery packet says about a host. */
+/** Observation of a host from an ARP, DHCP or IPv6 neighbour discovery packet. */
 export type NeighborObservation =
   | { kind: 'arp'; ts: number; mac: string; ip: string }
   | { kind: 'ndp'; ts: number; mac: string; ip: string }

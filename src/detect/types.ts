@@ -17,7 +17,7 @@ export interface AttachmentObservation {
   sha256?: string;
 }
 
-/** What the detectors see of one SMTP transaction, with the sending device resolved. */
+/** Detector input for one SMTP transaction, with the sending device resolved. */
 export interface MailObservation {
   ts: number;
   /** event.id of the transaction event, kept as evidence. */
@@ -41,7 +41,7 @@ export interface MailObservation {
   attachments: AttachmentObservation[];
 }
 
-/** What the detectors see of one SMTP session (also sessions without a transaction). */
+/** Detector input for one SMTP session, also one without a transaction. */
 export interface SessionObservation {
   ts: number;
   /** event.id of the session ("<flow id>-0"). */

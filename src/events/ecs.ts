@@ -145,7 +145,7 @@ function emailFields(tx: SmtpTransaction, message: MessageInfo | undefined): Rec
       });
     }
   } else if (accepted.length > 0) {
-    // Without a parsed body the envelope still says who the mail went to.
+    // Without a parsed body the envelope still names the recipients.
     email.to = { address: accepted };
   }
   if (tx.mailFrom !== undefined) email.sender = { address: tx.mailFrom };
@@ -172,10 +172,10 @@ function headerFields(message: MessageInfo): Record<string, unknown> {
   return out;
 }
 
-/** Leaf parts listed in an event; a message with more says so with part_count. */
+/** Maximum leaf parts listed in an event; part_count gives the full number. */
 export const MAX_PARTS_IN_EVENT = 64;
 
-/** The MIME tree's leaves, with hashes of text parts too, as Zeek's files.log lists them. */
+/** Lists the MIME tree's leaves, text parts with their hashes too, as Zeek's files.log does. */
 function mimeFields(message: MessageInfo): Record<string, unknown> {
   const leaves = message.parts.filter((part) => !part.contentType.startsWith('multipart/'));
   return {
@@ -227,7 +227,9 @@ export function transactionEvent(
     smtp.auth = { mechanism: tx.authMechanism, ...(tx.authUser !== undefined ? { user: tx.authUser } : {}) };
   }
 
-  const outcome = tx.status === 'completed' ? 'success' : tx.status === 'rejected' ? 'failure' : 'unknown';
+  let outcome: 'success' | 'failure' | 'unknown' = 'unknown';
+  if (tx.status === 'completed') outcome = 'success';
+  else if (tx.status === 'rejected') outcome = 'failure';
   const anomalies = anomalyFields(tx.anomalies);
   const event: EcsEvent = {
     '@timestamp': isoTime(tx.startTs),

@@ -26,7 +26,7 @@ export interface MimePart {
   isAttachment: boolean;
 }
 
-/** What the MIME stage extracted from a message. */
+/** Headers and MIME structure that the MIME stage extracted from a message. */
 export interface MessageInfo {
   /** Header values decoded per RFC 2047, unfolded; absent headers are undefined. */
   headers: {

@@ -53,7 +53,7 @@ export interface SmtpTransaction {
   lastReply?: SmtpReply;
   /** Queue id parsed from the final reply text, when the server gave one ("queued as X", "id=X"). */
   queueId?: string;
-  /** How the transaction ended. */
+  /** Outcome of the transaction. */
   status: 'completed' | 'rejected' | 'reset' | 'aborted' | 'incomplete';
   tls: boolean;
   authMechanism?: string;
@@ -101,7 +101,7 @@ export interface SmtpEvents {
 
 /** Limits of the SMTP parser, with defaults in smtp/session.ts. */
 export interface SmtpLimits {
-  /** Longest command or reply line kept; longer lines are cut and flagged. */
+  /** Maximum length of a command or reply line kept; longer lines are cut and flagged. */
   maxLineLength: number;
   /**
    * Entries in the queue of commands awaiting replies (pipelining). Commands whose replies are

@@ -19,7 +19,7 @@ export interface Endpoint {
   mac?: string;
 }
 
-/** One TCP connection as the flow table sees it. */
+/** One TCP connection as the flow table tracks it. */
 export interface Flow {
   /**
    * Stable id: same capture, same id. Zeek-like "C" + 17 base62 digits of a SHA-1 of the VLAN ids,

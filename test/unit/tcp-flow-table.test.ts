@@ -657,7 +657,8 @@ describe('FlowTable', () => {
 
     assert.equal(flows.length, 2);
     const [ipv4, ipv6] = flows;
-    assert.ok(ipv4 && ipv6);
+    assert.ok(ipv4);
+    assert.ok(ipv6);
     // tshark: the last data bytes end at relative sequence 1385 (client) and 4628 (server).
     assert.deepEqual(ipv4.flow.bytes, [1384, 4627]);
     assert.deepEqual(ipv4.flow.gapBytes, [0, 0]);

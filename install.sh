@@ -55,6 +55,7 @@ packages=(
   postfix sasl2-bin libsasl2-modules swaks libnet-ssleay-perl
   iproute2 ethtool openssl ca-certificates dnsmasq-base udhcpc
   tmux time
+  tcpreplay clamav-daemon rspamd
 )
 
 apt_log=/tmp/mailtap-install-apt.log

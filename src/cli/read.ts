@@ -184,6 +184,9 @@ export async function runRead(argv: string[]): Promise<number> {
     format === 'table'
       ? (event: EcsEvent) => records.add(tableRow(event))
       : (event: EcsEvent) => records.add(JSON.stringify(event));
+  // The store hands over the JSON it wrote, so a stored event is serialized once.
+  const printStored =
+    format === 'table' ? (event: EcsEvent) => records.add(tableRow(event)) : (_event: EcsEvent, text: string) => records.add(text);
   let store: EventStore | undefined;
   if (values.db !== undefined) {
     try {
@@ -195,9 +198,11 @@ export async function runRead(argv: string[]): Promise<number> {
   }
   const retention = config.store.retention;
   const stored = store
-    ? new StoredOutput(store, print, {
-        ...(retention.max_age !== undefined ? { maxAgeSeconds: retention.max_age } : {}),
-        ...(retention.max_size !== undefined ? { maxBytes: retention.max_size } : {}),
+    ? new StoredOutput(store, printStored, {
+        retention: {
+          ...(retention.max_age !== undefined ? { maxAgeSeconds: retention.max_age } : {}),
+          ...(retention.max_size !== undefined ? { maxBytes: retention.max_size } : {}),
+        },
       })
     : undefined;
   const analyzer = new Analyzer(config);

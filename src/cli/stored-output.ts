@@ -1,16 +1,30 @@
 import type { EcsEvent } from '../events/ecs.js';
-import type { EventStore, SweepLimits } from '../store/index.js';
+import type { EventStore, ExtraPuts, SweepLimits } from '../store/index.js';
 
 /** Events per store batch; a batch is also written on the next turn of the event loop. */
-const BATCH_EVENTS = 500;
+const BATCH_EVENTS = 2000;
 /** Batches being written before the reader is asked to wait. */
 const MAX_PENDING_BATCHES = 4;
 /** Batches between two retention sweeps; drain() sweeps once more at the end. */
 const BATCHES_PER_SWEEP = 50;
+/** Milliseconds between two saves of the extra keys (the analyzer state); drain() saves too. */
+export const STATE_INTERVAL_MS = 10_000;
+
+export interface StoredOutputOptions {
+  retention?: SweepLimits;
+  /**
+   * Returns keys to write in the same batch as the events, such as the analyzer state and the
+   * device records. It is called when a batch is cut, at most every STATE_INTERVAL_MS, and by
+   * drain(), so the state saved matches the events stored with it.
+   */
+  state?: () => ExtraPuts;
+  stateIntervalMs?: number;
+}
 
 /**
  * Writes events to the store before it prints them, so that whatever reached stdout is stored
- * and carries the sequence number the store assigned.
+ * and carries the sequence number the store assigned. `print` gets the event and its JSON text
+ * as stored, so a JSON printer does not serialize the event again.
  */
 export class StoredOutput {
   private batch: EcsEvent[] = [];
@@ -18,26 +32,30 @@ export class StoredOutput {
   private pending = 0;
   private scheduled = false;
   private batchesSinceSweep = 0;
+  private stateSavedAt = Date.now();
   /** Newest capture time written, in seconds: retention counts back from it. */
   private newestTs = 0;
+  private readonly retention: SweepLimits;
   /** The first store error; later batches are neither stored nor printed. */
   error: Error | undefined;
 
   constructor(
     private readonly store: EventStore,
-    private readonly print: (event: EcsEvent) => void,
-    private readonly retention: SweepLimits = {},
-  ) {}
+    private readonly print: (event: EcsEvent, text: string) => void,
+    private readonly options: StoredOutputOptions = {},
+  ) {
+    this.retention = options.retention ?? {};
+  }
 
   add(event: EcsEvent): void {
     this.batch.push(event);
     if (this.batch.length >= BATCH_EVENTS) {
-      this.writeBatch();
+      this.writeBatch(false);
     } else if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => {
         this.scheduled = false;
-        this.writeBatch();
+        this.writeBatch(false);
       });
     }
   }
@@ -47,9 +65,9 @@ export class StoredOutput {
     return this.pending > MAX_PENDING_BATCHES ? this.tail : undefined;
   }
 
-  /** Writes and prints everything added so far. */
+  /** Writes and prints everything added so far, with the state, then sweeps. */
   async drain(): Promise<void> {
-    this.writeBatch();
+    this.writeBatch(true);
     this.sweep();
     await this.tail;
   }
@@ -68,20 +86,30 @@ export class StoredOutput {
       });
   }
 
-  private writeBatch(): void {
-    if (this.batch.length === 0) return;
+  private writeBatch(withState: boolean): void {
+    const state = this.options.state;
+    const interval = this.options.stateIntervalMs ?? STATE_INTERVAL_MS;
+    const saveState = state !== undefined && (withState || Date.now() - this.stateSavedAt >= interval);
+    if (this.batch.length === 0 && !saveState) return;
     const events = this.batch;
     this.batch = [];
+    // Taken now, when the batch is cut: the state then reflects exactly the events added so far.
+    const extra = saveState ? state() : [];
+    if (saveState) this.stateSavedAt = Date.now();
     this.pending++;
     this.tail = this.tail
       .then(async () => {
         if (this.error) return;
-        await this.store.append(events);
-        for (const event of events) {
-          const ts = Date.parse(event['@timestamp']) / 1000;
-          if (ts > this.newestTs) this.newestTs = ts;
-          this.print(event);
+        const { texts } = await this.store.appendText(events, extra);
+        // @timestamp has one fixed ISO form, so text order is time order.
+        let newest = '';
+        for (let i = 0; i < events.length; i++) {
+          const event = events[i] as EcsEvent;
+          if (event['@timestamp'] > newest) newest = event['@timestamp'];
+          this.print(event, texts[i] as string);
         }
+        const ts = newest === '' ? 0 : Date.parse(newest) / 1000;
+        if (ts > this.newestTs) this.newestTs = ts;
       })
       .catch((error: unknown) => {
         this.error ??= error instanceof Error ? error : new Error(String(error));

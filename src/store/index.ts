@@ -1,2 +1,10 @@
-export { EventStore, SWEEP_BATCH, type RangeQuery, type StoreOptions, type SweepLimits } from './store.js';
-export { deviceId, eventDeviceIds } from './keys.js';
+export {
+  EventStore,
+  SWEEP_BATCH,
+  type AppendResult,
+  type ExtraPuts,
+  type RangeQuery,
+  type StoreOptions,
+  type SweepLimits,
+} from './store.js';
+export { deviceId, deviceKey, eventDeviceIds, stateKey } from './keys.js';

@@ -11,6 +11,7 @@ import type { EcsEvent } from '../events/ecs.js';
  *   device!<device key>            -> the Device record (JSON)
  *   meta!nextSeq                   -> the next sequence to assign (number)
  *   meta!bytes                     -> bytes of all stored event JSON (number)
+ *   state!<name>                   -> saved state of a component, such as "analyzer" (JSON)
  *
  * A device id is "mac:<lower-case colon MAC>" or "ip:<address>", the form of Device.key, so an
  * event is indexed under mailtap.device.key, "ip:<source.ip>" and "mac:<source.mac>".
@@ -49,6 +50,10 @@ export function timeKey(timestamp: string, seq: number): string {
 
 export function deviceIndexKey(deviceId: string, seq: number): string {
   return `dev!${deviceId}!${seqText(seq)}`;
+}
+
+export function stateKey(name: string): string {
+  return 'state!' + name;
 }
 
 export function deviceKey(key: string): string {

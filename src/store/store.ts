@@ -9,6 +9,7 @@
  *   device!<device key>            -> Device
  *   meta!nextSeq                   -> next sequence to assign
  *   meta!bytes                     -> bytes of all stored event JSON, for sweep's maxBytes
+ *   state!<name>                   -> saved state of a component, such as "analyzer"
  *
  * Every append and every sweep step is one LevelDB batch that also writes meta!nextSeq and
  * meta!bytes, so a process killed at any point leaves either the whole batch or none of it.
@@ -31,6 +32,7 @@ import {
   seqKey,
   seqOfKey,
   seqRange,
+  stateKey,
   timeRange,
 } from './keys.js';
 
@@ -61,12 +63,49 @@ export interface SweepLimits {
   maxBytes?: number;
 }
 
+/**
+ * LevelDB's write buffer (memtable and log) before it is written out as a sorted table; the
+ * default of 4 MiB made LevelDB compact many small tables while a large capture was read.
+ * LevelDB holds up to two of them in memory.
+ */
+const WRITE_BUFFER_BYTES = 32 * 1024 * 1024;
+
 /** Events deleted per LevelDB batch during a sweep, which bounds the memory a sweep uses. */
 export const SWEEP_BATCH = 1000;
 
+/** A batch operation with its value already encoded: JSON text, or '' for an index entry. */
 type BatchOp =
-  | { type: 'put'; key: string; value: unknown }
-  | { type: 'del'; key: string };
+  | { type: 'put'; key: string; value: string; keyEncoding: 'utf8'; valueEncoding: 'utf8' }
+  | { type: 'del'; key: string; keyEncoding: 'utf8' };
+
+function put(key: string, value: string): BatchOp {
+  return { type: 'put', key, value, keyEncoding: 'utf8', valueEncoding: 'utf8' };
+}
+
+function del(key: string): BatchOp {
+  return { type: 'del', key, keyEncoding: 'utf8' };
+}
+
+/**
+ * The implementation side of abstract-level's batch: `_batch(operations, options)` takes
+ * operations whose keys and values are encoded and whose encodings are named (abstract-level
+ * README, "Private API for implementors"). The store calls it directly because the public
+ * batch() copies, checks and encodes each operation again, which took about a third of the
+ * cost of storing on the benchmark capture (about 190,000 operations).
+ */
+interface EncodedBatch {
+  _batch(operations: BatchOp[], options: { sync: boolean }): Promise<void>;
+}
+
+/** What appendText returns: per event, its sequence and its JSON text as stored. */
+export interface AppendResult {
+  sequences: number[];
+  /** JSON of each event with its event.sequence set; a caller prints it instead of serializing again. */
+  texts: string[];
+}
+
+/** Extra keys written in the same batch as the events, such as the analyzer state. */
+export type ExtraPuts = ReadonlyArray<{ key: string; value: unknown }>;
 
 export class EventStore {
   private nextSeq: number;
@@ -86,7 +125,7 @@ export class EventStore {
 
   /** Opens or creates the store in directory `path`. */
   static async open(path: string, options: StoreOptions = {}): Promise<EventStore> {
-    const db = new Level<string, unknown>(path, { valueEncoding: 'json' });
+    const db = new Level<string, unknown>(path, { valueEncoding: 'json', writeBufferSize: WRITE_BUFFER_BYTES });
     await db.open();
     const [metaNext, metaBytes] = await db.getMany([META_NEXT_SEQ, META_BYTES]);
     // meta!nextSeq is written in the same batch as the events, so it is never behind. The last
@@ -105,13 +144,23 @@ export class EventStore {
    * stored sequence, except an alert: its new version takes a new sequence and replaces the
    * stored one. Events without an event.id are always stored.
    */
-  append(events: EcsEvent[]): Promise<number[]> {
-    return this.serialize(() => this.appendNow(events));
+  async append(events: EcsEvent[]): Promise<number[]> {
+    return (await this.appendText(events)).sequences;
   }
 
-  private async appendNow(events: EcsEvent[]): Promise<number[]> {
+  /**
+   * Does what append does and also returns the JSON text of each event with its sequence, so
+   * that a caller that prints the events serializes each one once. `extra` keys are written in
+   * the same batch, so that a process killed at any point keeps both or neither.
+   */
+  appendText(events: EcsEvent[], extra: ExtraPuts = []): Promise<AppendResult> {
+    return this.serialize(() => this.appendNow(events, extra));
+  }
+
+  private async appendNow(events: EcsEvent[], extra: ExtraPuts): Promise<AppendResult> {
     const ops: BatchOp[] = [];
     const sequences: number[] = [];
+    const texts: string[] = [];
     /** Sequence per event.id of the events this batch has already taken. */
     const inBatch = new Map<string, { seq: number; event: EcsEvent }>();
     let nextSeq = this.nextSeq;
@@ -132,6 +181,7 @@ export class EventStore {
         const seq = earlier ? earlier.seq : (storedSeq as number);
         event.event.sequence = seq;
         sequences.push(seq);
+        texts.push(JSON.stringify(event));
         continue;
       }
       if (nextSeq > MAX_SEQUENCE) {
@@ -148,25 +198,28 @@ export class EventStore {
 
       const seq = nextSeq++;
       event.event.sequence = seq;
+      // The text is stored as is: the bytes on disk are what the json encoding would write.
       const json = JSON.stringify(event);
+      texts.push(json);
       bytes += Buffer.byteLength(json);
-      ops.push({ type: 'put', key: seqKey(seq), value: event });
-      for (const key of indexKeys(event, seq)) ops.push({ type: 'put', key, value: '' });
+      ops.push(put(seqKey(seq), json));
+      for (const key of indexKeys(event, seq)) ops.push(put(key, ''));
       if (hasId) {
-        ops.push({ type: 'put', key: idKey(id), value: seq });
+        ops.push(put(idKey(id), String(seq)));
         inBatch.set(id, { seq, event });
       }
       sequences.push(seq);
     }
 
     if (ops.length > 0) {
-      ops.push({ type: 'put', key: META_NEXT_SEQ, value: nextSeq });
-      ops.push({ type: 'put', key: META_BYTES, value: bytes });
-      await this.db.batch(ops, { sync: this.sync });
+      ops.push(put(META_NEXT_SEQ, String(nextSeq)));
+      ops.push(put(META_BYTES, String(bytes)));
     }
+    for (const extraPut of extra) ops.push(put(extraPut.key, JSON.stringify(extraPut.value)));
+    await this.write(ops);
     this.nextSeq = nextSeq;
     this.bytes = bytes;
-    return sequences;
+    return { sequences, texts };
   }
 
   /**
@@ -174,9 +227,9 @@ export class EventStore {
    * in bytes. The id! entry is kept when `withId` is false, because a replacement rewrites it.
    */
   private deleteOps(ops: BatchOp[], event: EcsEvent, seq: number, withId: boolean): number {
-    ops.push({ type: 'del', key: seqKey(seq) });
-    for (const key of indexKeys(event, seq)) ops.push({ type: 'del', key });
-    if (withId && typeof event.event?.id === 'string') ops.push({ type: 'del', key: idKey(event.event.id) });
+    ops.push(del(seqKey(seq)));
+    for (const key of indexKeys(event, seq)) ops.push(del(key));
+    if (withId && typeof event.event?.id === 'string') ops.push(del(idKey(event.event.id)));
     return Buffer.byteLength(JSON.stringify(event));
   }
 
@@ -242,6 +295,16 @@ export class EventStore {
     await this.db.put(deviceKey(device.key), device, { sync: this.sync });
   }
 
+  /** Returns the state saved under `name`, or undefined when there is none. */
+  async getState(name: string): Promise<unknown> {
+    return this.db.get(stateKey(name));
+  }
+
+  /** Saves a component's state under `name`, replacing the earlier one. */
+  putState(name: string, value: unknown): Promise<void> {
+    return this.serialize(() => this.db.put(stateKey(name), value, { sync: this.sync }));
+  }
+
   /** Returns every stored device record in key order. */
   async devices(): Promise<Device[]> {
     const out: Device[] = [];
@@ -294,7 +357,7 @@ export class EventStore {
         found++;
         if (event === undefined) {
           // An index entry without its event: drop it so that the sweep does not stop on it.
-          ops.push({ type: 'del', key });
+          ops.push(del(key));
           continue;
         }
         bytes -= this.deleteOps(ops, event, seq, true);
@@ -302,11 +365,18 @@ export class EventStore {
         if (!more(bytes)) break;
       }
       if (found === 0) break;
-      ops.push({ type: 'put', key: META_BYTES, value: Math.max(0, bytes) });
-      await this.db.batch(ops, { sync: this.sync });
+      ops.push(put(META_BYTES, String(Math.max(0, bytes))));
+      await this.write(ops);
       this.bytes = Math.max(0, bytes);
     }
     return deleted;
+  }
+
+  /** Writes encoded operations as one atomic LevelDB batch. */
+  private async write(ops: BatchOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    if (this.db.status !== 'open') throw new Error(`the store is ${this.db.status}, not open`);
+    await (this.db as unknown as EncodedBatch)._batch(ops, { sync: this.sync });
   }
 
   /** Closes the database; pending appends and sweeps finish first. */

@@ -3,12 +3,15 @@ import { cidrContains } from './config/values.js';
 import { Detector } from './detect/index.js';
 import type { MailObservation, SessionObservation } from './detect/types.js';
 import { Inventory } from './devices/inventory.js';
+import { ANALYZER_STATE_VERSION, parseAnalyzerState, type AnalyzerState } from './analyze-state.js';
 import type { Device, NeighborObservation } from './devices/types.js';
 import { alertEvent } from './events/alert.js';
 import type { EcsEvent } from './events/ecs.js';
 import type { MessageInfo } from './mail/types.js';
 import type { SmtpSessionInfo, SmtpTransaction } from './smtp/types.js';
 import type { Flow } from './tcp/types.js';
+
+export { ANALYZER_STATE_VERSION, type AnalyzerState } from './analyze-state.js';
 
 interface AddressClass {
   internal: boolean;
@@ -23,34 +26,107 @@ const MAX_CLASSIFIED_ADDRESSES = 65536;
  * sessions in the order the pipeline reports them and returns the alert events each one raised.
  */
 export class Analyzer {
-  readonly inventory: Inventory;
-  private readonly detector: Detector;
+  private devices: Inventory;
+  private detector: Detector;
   private readonly config: Config;
   private pending: EcsEvent[] = [];
   private readonly classes = new Map<string, AddressClass>();
+  /** Newest capture time of a transaction or session counted; -1 before the first. */
+  private newestTs = -1;
+  /** Transactions and sessions at or before this time were counted before a restore. */
+  private countedUntil = -1;
+  /** Transactions and sessions skipped because a restored state had counted them. */
+  skippedAsCounted = 0;
 
   constructor(config: Config) {
     this.config = config;
-    this.inventory = new Inventory(config, {
-      maxDevices: config.detect.max_devices,
-      routerMinIps: config.inventory.router_min_ips,
+    this.devices = this.newInventory();
+    this.detector = this.newDetector();
+  }
+
+  /** The device inventory. */
+  get inventory(): Inventory {
+    return this.devices;
+  }
+
+  /**
+   * Returns the inventory and detector state as plain data (copies) that JSON.stringify
+   * keeps, with a version number. Save it and pass it to restore() after a restart.
+   */
+  snapshot(): AnalyzerState {
+    return {
+      version: ANALYZER_STATE_VERSION,
+      newestTs: Math.max(this.newestTs, this.countedUntil),
+      inventory: this.devices.exportState(),
+      detector: this.detector.exportState(),
+    };
+  }
+
+  /**
+   * Continues from a state that snapshot() returned, possibly in an earlier process: known
+   * devices, baselines, the new_sender learning period and open alerts carry on. Call it
+   * before the first observation. Data that is not a state of this version is ignored:
+   * the analyzer stays empty and the returned text says why (a warning for the user).
+   *
+   * Transactions and sessions with a capture time at or before the state's newest one count
+   * as seen already, so reading the same capture again, or again from its start after a
+   * crash, counts nothing twice: they get a device but no counting and no detection. A
+   * transaction that started before that time but ended after the state was saved is
+   * therefore not counted either.
+   */
+  restore(data: unknown): string | undefined {
+    const parsed = parseAnalyzerState(data);
+    if ('error' in parsed) return parsed.error;
+    const inventory = this.newInventory();
+    const detector = this.newDetector();
+    try {
+      inventory.importState(parsed.state.inventory);
+      detector.importState(parsed.state.detector, (key) => inventory.get(key));
+    } catch (error) {
+      return `saved state is damaged: ${(error as Error).message}`;
+    }
+    this.devices = inventory;
+    this.detector = detector;
+    this.countedUntil = parsed.state.newestTs;
+    this.pending = [];
+    return undefined;
+  }
+
+  private newInventory(): Inventory {
+    return new Inventory(this.config, {
+      maxDevices: this.config.detect.max_devices,
+      routerMinIps: this.config.inventory.router_min_ips,
     });
-    this.detector = new Detector(config, (alert, change) => this.pending.push(alertEvent(alert, change)));
+  }
+
+  private newDetector(): Detector {
+    return new Detector(this.config, (alert, change) => this.pending.push(alertEvent(alert, change)));
+  }
+
+  /** True when a restored state counted this time already; else notes it as the newest. */
+  private counted(ts: number): boolean {
+    if (ts <= this.countedUntil) {
+      this.skippedAsCounted++;
+      return true;
+    }
+    if (ts > this.newestTs) this.newestTs = ts;
+    return false;
   }
 
   /** Learns from an ARP, DHCP or neighbour discovery packet. */
   observeNeighbor(observation: NeighborObservation): void {
-    this.inventory.observeNeighbor(observation);
+    this.devices.observeNeighbor(observation);
   }
 
   /** Returns the device that is the client of the flow. */
   clientDevice(flow: Flow, ts: number): Device {
-    return this.inventory.resolveClient(flow.client.mac, flow.client.ip, ts);
+    return this.devices.resolveClient(flow.client.mac, flow.client.ip, ts);
   }
 
   /** Counts a finished transaction and runs the detectors; returns the alert events raised. */
   transaction(tx: SmtpTransaction, message: MessageInfo | undefined, eventId: string, device: Device): EcsEvent[] {
-    this.inventory.recordTransaction(device, tx);
+    if (this.counted(tx.startTs)) return [];
+    this.devices.recordTransaction(device, tx);
     const observation: MailObservation = {
       ...this.endpoints(tx.flow, tx.startTs, eventId, device),
       recipients: tx.recipients.map((r) => (r.reply ? { address: r.address, code: r.reply.code } : { address: r.address })),
@@ -73,9 +149,10 @@ export class Analyzer {
 
   /** Counts a finished session and runs the detectors; returns the alert events raised. */
   session(info: SmtpSessionInfo, device: Device): EcsEvent[] {
+    if (this.counted(info.startTs)) return [];
     // A connection that carried no SMTP bytes (a SYN scan, a refused connection) is not counted
     // as a session of the device.
-    if (info.flow.bytes[0] + info.flow.bytes[1] > 0) this.inventory.recordSession(device, info.helo);
+    if (info.flow.bytes[0] + info.flow.bytes[1] > 0) this.devices.recordSession(device, info.helo);
     const observation: SessionObservation = {
       ...this.endpoints(info.flow, info.startTs, `${info.flow.id}-0`, device),
       tls: info.tls,
@@ -116,7 +193,7 @@ export class Analyzer {
     let found = this.classes.get(ip);
     if (found === undefined) {
       found = {
-        internal: this.inventory.isInternal(ip),
+        internal: this.devices.isInternal(ip),
         relay: this.config.networks.relays.some((cidr) => cidrContains(cidr, ip)),
       };
       // A bounded cache: past the bound it starts over rather than growing.

@@ -4,7 +4,7 @@ import { SingleBar } from 'cli-progress';
 import { createCaptureStats, readCapture } from '../capture/index.js';
 import { Analyzer } from '../analyze.js';
 import { EventStore } from '../store/index.js';
-import { StoredOutput } from './stored-output.js';
+import { StoredOutput, analyzerStatePuts, restoreAnalyzer } from './stored-output.js';
 import { CaptureError, type CaptureStats } from '../capture/types.js';
 import { defaultConfig, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -196,16 +196,21 @@ export async function runRead(argv: string[]): Promise<number> {
       return 1;
     }
   }
+  const analyzer = new Analyzer(config);
+  if (store) {
+    const warning = await restoreAnalyzer(store, analyzer);
+    if (warning !== undefined) process.stderr.write(`mailtap: warning: ${values.db}: ${warning}\n`);
+  }
   const retention = config.store.retention;
   const stored = store
     ? new StoredOutput(store, printStored, {
+        state: () => analyzerStatePuts(analyzer),
         retention: {
           ...(retention.max_age !== undefined ? { maxAgeSeconds: retention.max_age } : {}),
           ...(retention.max_size !== undefined ? { maxBytes: retention.max_size } : {}),
         },
       })
     : undefined;
-  const analyzer = new Analyzer(config);
   const pipeline = new Pipeline({
     smtpPorts,
     implicitTlsPorts: tlsPorts,
@@ -284,10 +289,8 @@ export async function runRead(argv: string[]): Promise<number> {
       doneBytes += file === '-' ? 0 : totals.capture.inputBytes - before;
     }
     await pipeline.finish();
+    // Also saves the analyzer state and the device records, after the last events.
     await stored?.drain();
-    if (store) {
-      for (const device of analyzer.inventory.list()) await store.putDevice(device);
-    }
   } finally {
     // Also before an internal error is reported, so that the records read so far come first.
     records.flush();

@@ -1,5 +1,37 @@
+import type { Analyzer } from '../analyze.js';
 import type { EcsEvent } from '../events/ecs.js';
-import type { EventStore, ExtraPuts, SweepLimits } from '../store/index.js';
+import { deviceKey, stateKey, type EventStore, type ExtraPuts, type SweepLimits } from '../store/index.js';
+
+/** Name of the analyzer's state in the store: key `state!analyzer`. */
+export const ANALYZER_STATE = 'analyzer';
+
+/**
+ * Returns the keys that save an analyzer: its state, and a device record per device of its
+ * inventory for the query commands. Pass it as StoredOutputOptions.state.
+ */
+export function analyzerStatePuts(analyzer: Analyzer): ExtraPuts {
+  const state = analyzer.snapshot();
+  return [
+    { key: stateKey(ANALYZER_STATE), value: state },
+    ...state.inventory.devices.map((device) => ({ key: deviceKey(device.key), value: device })),
+  ];
+}
+
+/**
+ * Restores the analyzer from the state saved in the store, if there is one. Returns a warning
+ * for the user when a saved state could not be used; the analyzer then starts empty.
+ */
+export async function restoreAnalyzer(store: EventStore, analyzer: Analyzer): Promise<string | undefined> {
+  let saved: unknown;
+  try {
+    saved = await store.getState(ANALYZER_STATE);
+  } catch (error) {
+    return `the saved analyzer state cannot be read (${(error as Error).message}); starting without it`;
+  }
+  if (saved === undefined) return undefined;
+  const problem = analyzer.restore(saved);
+  return problem === undefined ? undefined : `${problem}; starting without the saved analyzer state`;
+}
 
 /** Events per store batch; a batch is also written on the next turn of the event loop. */
 const BATCH_EVENTS = 2000;

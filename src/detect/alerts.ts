@@ -41,6 +41,13 @@ interface AlertState {
   retired: boolean;
 }
 
+/** One alert of the book as plain data, for saving. */
+export interface SavedAlert {
+  alert: Alert;
+  lastEmitted: number;
+  pending: boolean;
+}
+
 /** A check, updateInterval after an emission, whether the alert changed since. */
 interface DueEntry {
   state: AlertState;
@@ -87,6 +94,37 @@ export class AlertBook {
   /** Returns the current state of an alert (not a copy), for tests and queries. */
   peek(id: string): Alert | undefined {
     return this.alerts.peek(id)?.alert;
+  }
+
+  /** Returns the open alerts, least recently used first, as copies. */
+  exportState(): SavedAlert[] {
+    return this.alerts.toArray().map(([, state]) => ({
+      alert: { ...snapshot(state.alert), device: structuredClone(state.alert.device) },
+      lastEmitted: state.lastEmitted,
+      pending: state.pending,
+    }));
+  }
+
+  /**
+   * Adds saved alerts to the book, each with its update check scheduled as if it had just been
+   * emitted at lastEmitted. `device` returns the live device record for a key, which replaces
+   * the saved copy so that the alert follows later changes of the device.
+   */
+  importState(saved: readonly SavedAlert[], device: (key: string) => Device | undefined): void {
+    const states: AlertState[] = [];
+    for (const entry of saved) {
+      const alert = { ...entry.alert, eventIds: entry.alert.eventIds.slice(-MAX_EVENT_IDS) };
+      const live = device(alert.device.key);
+      if (live !== undefined) alert.device = live;
+      alert.owner = alert.device.owner;
+      alert.severity = this.options.severity[alert.rule];
+      const state: AlertState = { alert, lastEmitted: entry.lastEmitted, pending: entry.pending, scheduled: false, retired: false };
+      this.alerts.set(alert.id, state);
+      states.push(state);
+    }
+    // The due queue must be in due order, which is not the order of use.
+    states.sort((a, b) => a.lastEmitted - b.lastEmitted);
+    for (const state of states) if (!state.retired) this.schedule(state);
   }
 
   record(match: AlertMatch): void {

@@ -46,6 +46,20 @@ export interface VolumeParams {
 /** Outcome of one transaction for its window: under the threshold, the first over it, or a later one. */
 export type VolumeVerdict = 'normal' | 'crossed' | 'over';
 
+/** A DeviceVolume as plain data, for saving; see DeviceVolume.toState. */
+export interface VolumeState {
+  /** Window length in seconds that `window` counts in. */
+  windowLength: number;
+  window: number;
+  counts: VolumeCounts;
+  alerted: boolean;
+  /** Base64 of the day-and-hour slots (Uint16 values, little-endian). */
+  slots: string;
+  slotDays: number[];
+  /** Hashes of the recipient domains counted in the current window. */
+  domains: number[];
+}
+
 export class DeviceVolume {
   /** Maximum window count per ring day, hour and metric: ((day % RING_DAYS) * HOURS + hour) * 3 + metric. */
   private readonly slots = new Uint16Array(RING_DAYS * HOURS * METRICS.length);
@@ -87,6 +101,43 @@ export class DeviceVolume {
     if (this.alerted) return 'over';
     this.alerted = true;
     return 'crossed';
+  }
+
+  /** Returns the state as plain data that JSON keeps. */
+  toState(windowLength: number): VolumeState {
+    const slots = Buffer.from(this.slots.buffer, this.slots.byteOffset, this.slots.byteLength);
+    const domains: number[] = [];
+    if (this.domainTable !== undefined) for (const hash of this.domainTable) if (hash !== 0) domains.push(hash);
+    return {
+      windowLength,
+      window: this.window,
+      counts: { ...this.counts },
+      alerted: this.alerted,
+      // Little-endian on every platform Node runs on, which is what the typed array holds.
+      slots: slots.toString('base64'),
+      slotDays: [...this.slotDays],
+      domains,
+    };
+  }
+
+  /**
+   * Rebuilds a DeviceVolume from toState's data. The slots are kept whatever the parameters;
+   * the current window is kept only when its length is still params.window, and its threshold
+   * is computed again from params. Returns undefined for data of the wrong shape.
+   */
+  static fromState(state: VolumeState, params: VolumeParams): DeviceVolume | undefined {
+    const volume = new DeviceVolume();
+    const slots = Buffer.from(state.slots, 'base64');
+    if (slots.length !== volume.slots.byteLength || state.slotDays.length !== RING_DAYS) return undefined;
+    for (let i = 0; i < volume.slots.length; i++) volume.slots[i] = slots.readUInt16LE(i * 2);
+    volume.slotDays.set(state.slotDays);
+    if (state.windowLength !== params.window || state.window < 0) return volume;
+    volume.start(state.window, params);
+    volume.counts.messages = state.counts.messages;
+    volume.counts.recipients = state.counts.recipients;
+    volume.alerted = state.alerted;
+    for (const hash of state.domains.slice(0, MAX_WINDOW_DOMAINS)) volume.insertHash(hash >>> 0 || 1);
+    return volume;
   }
 
   /** Metrics of the current window over their threshold. */
@@ -148,10 +199,15 @@ export class DeviceVolume {
 
   private addDomain(address: string, start: number): void {
     if (this.counts.domains >= MAX_WINDOW_DOMAINS) return;
+    // 0 marks an empty entry, so a hash of 0 is stored as 1.
+    this.insertHash(domainHash(address, start) || 1);
+  }
+
+  /** Counts a domain hash (not 0) unless the window has it already. */
+  private insertHash(hash: number): void {
+    if (this.counts.domains >= MAX_WINDOW_DOMAINS) return;
     this.domainTable ??= new Uint32Array(DOMAIN_TABLE_SIZE);
     const table = this.domainTable;
-    // 0 marks an empty entry, so a hash of 0 is stored as 1.
-    const hash = domainHash(address, start) || 1;
     let index = hash & (DOMAIN_TABLE_SIZE - 1);
     while (table[index] !== 0) {
       if (table[index] === hash) return;

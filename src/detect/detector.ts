@@ -1,11 +1,11 @@
 import type { Config, SenderMatch } from '../config/schema.js';
 import { cidrContains, type Cidr } from '../config/values.js';
 import type { Device } from '../devices/types.js';
-import { AlertBook, type AlertSink } from './alerts.js';
+import { AlertBook, type AlertSink, type SavedAlert } from './alerts.js';
 import { classifyAttachment, type AttachmentRisk } from './attachments.js';
-import { DeviceVolume, type VolumeParams } from './baseline.js';
+import { DeviceVolume, type VolumeParams, type VolumeState } from './baseline.js';
 import { deviceName, formatDuration } from './describe.js';
-import { IdentityTracker, type IdentityChange } from './identity.js';
+import { IdentityTracker, type IdentityChange, type IdentityState } from './identity.js';
 import { LruMap } from './lru.js';
 import { ruleSettings, type RuleSettings } from './rules.js';
 import type { AttachmentObservation, MailObservation, RuleName, SessionObservation } from './types.js';
@@ -38,28 +38,46 @@ const IDENTITY_TEXT: Record<IdentityChange['kind'], string> = {
 
 /** The timestamps of a device's last N rejected recipients, N being the burst size. */
 class RejectionRing {
-  private readonly times: Float64Array;
+  private readonly ring: Float64Array;
   private next = 0;
   private filled = 0;
 
   constructor(size: number) {
-    this.times = new Float64Array(size);
+    this.ring = new Float64Array(size);
+  }
+
+  /** Returns the stored rejection times, oldest first. */
+  times(): number[] {
+    const out: number[] = [];
+    const size = this.ring.length;
+    for (let i = 0; i < this.filled; i++) out.push(this.ring[(this.next - this.filled + i + size) % size] as number);
+    return out;
   }
 
   /** Adds one rejection; returns true when the last N rejections all fall within window seconds. */
   add(ts: number, window: number): boolean {
-    this.times[this.next] = ts;
-    this.next = (this.next + 1) % this.times.length;
-    if (this.filled < this.times.length) this.filled++;
-    if (this.filled < this.times.length) return false;
+    this.ring[this.next] = ts;
+    this.next = (this.next + 1) % this.ring.length;
+    if (this.filled < this.ring.length) this.filled++;
+    if (this.filled < this.ring.length) return false;
     // After the write, next points at the oldest of the last N.
-    return ts - (this.times[this.next] as number) <= window;
+    return ts - (this.ring[this.next] as number) <= window;
   }
 }
 
 interface DeviceState {
   volume?: DeviceVolume;
   rejections?: RejectionRing;
+}
+
+/** The learned state of a Detector as plain data that JSON keeps; see Detector.exportState. */
+export interface DetectorState {
+  /** Capture time of the first observation, which starts the new_sender learning period. */
+  firstTs?: number;
+  /** Per device key, least recently used first. */
+  devices: [string, { volume?: VolumeState; rejections?: number[] }][];
+  identity: IdentityState;
+  alerts: SavedAlert[];
 }
 
 export interface DetectorStats {
@@ -175,6 +193,50 @@ export class Detector {
       queuedChecks: this.book.queued,
       invalidObservations: this.invalid,
     };
+  }
+
+  /**
+   * Returns what the detector learned, as copies in plain data: the start of the learning
+   * period, per-device volume baselines and rejection times, identity bindings and open alerts.
+   * Caches that are rebuilt from the config are left out.
+   */
+  exportState(): DetectorState {
+    const state: DetectorState = {
+      devices: this.devices.toArray().map(([key, device]) => {
+        const saved: DetectorState['devices'][number][1] = {};
+        if (device.volume) saved.volume = device.volume.toState(this.volume.window);
+        if (device.rejections) saved.rejections = device.rejections.times();
+        return [key, saved];
+      }),
+      identity: this.identity.exportState(),
+      alerts: this.book.exportState(),
+    };
+    if (this.firstTs !== undefined) state.firstTs = this.firstTs;
+    return state;
+  }
+
+  /**
+   * Loads a state from exportState into a detector that has not observed anything yet.
+   * Thresholds come from this detector's config, so a changed config applies at once.
+   * `device` returns the live device record for a key (the inventory's), for the open alerts.
+   */
+  importState(state: DetectorState, device: (key: string) => Device | undefined): void {
+    if (state.firstTs !== undefined) this.firstTs = state.firstTs;
+    const burst = this.thresholds.rejected_recipients;
+    for (const [key, saved] of state.devices) {
+      const entry: DeviceState = {};
+      if (saved.volume) {
+        const volume = DeviceVolume.fromState(saved.volume, this.volume);
+        if (volume) entry.volume = volume;
+      }
+      if (saved.rejections && saved.rejections.length > 0) {
+        entry.rejections = new RejectionRing(burst);
+        for (const ts of saved.rejections.slice(-burst)) entry.rejections.add(ts, 0);
+      }
+      this.devices.set(key, entry);
+    }
+    this.identity.importState(state.identity);
+    this.book.importState(state.alerts, device);
   }
 
   private accept(ts: number): boolean {

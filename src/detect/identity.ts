@@ -11,11 +11,17 @@ export type IdentityChange =
   | { kind: 'ehlo_changed'; ip: string; previous: string; current: string; previousSeen: number }
   | { kind: 'too_many_ehlo_names'; mac: string; names: string[]; limit: number };
 
-interface AddressBinding {
+export interface AddressBinding {
   mac?: string;
   macSeen: number;
   helo?: string;
   heloSeen: number;
+}
+
+/** What IdentityTracker.exportState returns. */
+export interface IdentityState {
+  addresses: [string, AddressBinding][];
+  macNames: [string, string[]][];
 }
 
 export interface IdentityOptions {
@@ -38,6 +44,20 @@ export class IdentityTracker {
   constructor(private readonly options: IdentityOptions) {
     this.addresses = new LruMap(options.maxEntries);
     this.macNames = new LruMap(options.maxEntries);
+  }
+
+  /** Returns the bindings and EHLO names as plain data, least recently used first. */
+  exportState(): IdentityState {
+    return {
+      addresses: this.addresses.toArray().map(([ip, binding]) => [ip, { ...binding }]),
+      macNames: this.macNames.toArray().map(([mac, names]) => [mac, names.slice()]),
+    };
+  }
+
+  /** Replaces the bindings and EHLO names with saved ones. */
+  importState(state: IdentityState): void {
+    for (const [ip, binding] of state.addresses) this.addresses.set(ip, { ...binding });
+    for (const [mac, names] of state.macNames) this.macNames.set(mac, names.slice(-(this.options.maxNames + EXTRA_NAMES)));
   }
 
   /**

@@ -46,6 +46,13 @@ export class LruMap<K, V> {
     return this.entries.get(key)?.value;
   }
 
+  /** Returns the entries from the least to the most recently used one. */
+  toArray(): [K, V][] {
+    const out: [K, V][] = [];
+    for (const [key, entry] of this.entries) out.push([key, entry.value]);
+    return out;
+  }
+
   *values(): IterableIterator<V> {
     for (const entry of this.entries.values()) yield entry.value;
   }

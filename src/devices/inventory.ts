@@ -21,6 +21,15 @@ export interface InventoryOptions {
 
 export const DEFAULT_INVENTORY_OPTIONS: InventoryOptions = { maxDevices: 10000, routerMinIps: 4 };
 
+/** The inventory as plain data that JSON keeps; see Inventory.exportState. */
+export interface InventoryState {
+  /** Least recently seen first. */
+  devices: Device[];
+  routerMacs: string[];
+  /** Internal client IPs seen behind each MAC not (yet) counted as a router's. */
+  macClientIps: [string, string[]][];
+}
+
 interface KnownDevice {
   label: string;
   type: string;
@@ -121,6 +130,40 @@ export class Inventory {
     counters.bytes += tx.bodyBytes;
     if (tx.mailFrom !== undefined && device.firstMailSeen === undefined) device.firstMailSeen = tx.startTs;
     if (tx.helo !== undefined) this.addEhloName(device, tx.helo);
+  }
+
+  /** Returns the devices and router evidence as copies, in the order eviction uses. */
+  exportState(): InventoryState {
+    return {
+      devices: structuredClone([...this.devices.values()]),
+      routerMacs: [...this.routerMacs],
+      macClientIps: [...this.macClientIps].map(([mac, ips]) => [mac, [...ips]]),
+    };
+  }
+
+  /**
+   * Loads a state from exportState into an inventory that has not seen anything yet. Labels,
+   * types and owners are taken again from this inventory's config, so that an edited device
+   * list applies to the devices already known.
+   */
+  importState(state: InventoryState): void {
+    for (const mac of state.routerMacs) this.routerMacs.add(mac);
+    for (const [mac, ips] of state.macClientIps) if (!this.routerMacs.has(mac)) this.macClientIps.set(mac, new Set(ips));
+    // The newest devices are the ones kept when the saved ones are more than maxDevices.
+    for (const saved of state.devices.slice(-this.options.maxDevices)) {
+      const device: Device = structuredClone(saved);
+      delete device.label;
+      delete device.type;
+      delete device.owner;
+      device.isRouter = device.mac !== undefined && this.routerMacs.has(device.mac);
+      this.applyKnown(device, device.mac, device.ips.at(-1)?.ip);
+      this.devices.set(device.key, device);
+    }
+  }
+
+  /** Returns the device with this key, or undefined. */
+  get(key: string): Device | undefined {
+    return this.devices.get(key);
   }
 
   /** Returns every device, most recently seen first. */

@@ -13,14 +13,17 @@ import { listStoredDevices } from './query.js';
 import { UsageError } from './usage.js';
 
 export const DEVICES_HELP = `Usage: mailtap devices [options] FILE...
-       mailtap devices --db DIR [--json]
+       mailtap devices [--db DIR] [--config FILE] [--json]
 
 Reads capture files and lists every device seen: the MAC and its vendor, IP addresses, names
 from DHCP and EHLO, the label, type and owner from the configuration, and mail counters.
+Without capture files, lists the device records of the event store instead.
 
 Options:
-  --config FILE   YAML configuration (see appliance/mailtap.yaml)
-  --db DIR        list the device records of this event store instead of reading captures
+  --config FILE   YAML configuration (see appliance/mailtap.yaml); without files, its
+                  store.path is the store to list
+  --db DIR        list the device records of this event store (default: store.path of the
+                  configuration, $XDG_STATE_HOME/mailtap or ~/.local/state/mailtap)
   --json          one JSON document per device ("mailtap.device" events) instead of a table
   --all           also devices that never spoke SMTP (seen only in ARP, DHCP or neighbour discovery)
   -h, --help      this help`;
@@ -102,11 +105,10 @@ export async function runDevices(argv: string[]): Promise<number> {
     process.stdout.write(DEVICES_HELP + '\n');
     return 0;
   }
-  if (values.db !== undefined) {
+  if (values.db !== undefined || positionals.length === 0) {
     if (positionals.length > 0) throw new UsageError('--db and capture files exclude each other');
-    return listStoredDevices(values.db, values.json, printTable, deviceEvent);
+    return listStoredDevices({ db: values.db, config: values.config }, values.json, printTable, deviceEvent);
   }
-  if (positionals.length === 0) throw new UsageError('missing capture file: give one or more files, or "-" for stdin');
   const config = values.config !== undefined ? loadConfig(values.config) : defaultConfig();
   const analyzer = new Analyzer(config);
   const pipeline = new Pipeline({

@@ -14,11 +14,15 @@ Passive sensor for outgoing e-mail: reports every SMTP transaction seen on the w
 Commands:
   read FILE...      read capture files and print one record per SMTP transaction, and alerts
   devices FILE...   read capture files and list the devices seen, with vendor, names and counts
-  alerts --db DIR   list the latest version of each stored alert, newest first
-  messages --db DIR --device X
+  alerts            list the latest version of each stored alert, newest first
+  messages --device X
                     list the stored SMTP transactions of a device (label, MAC or IP)
-  show --db DIR ID  print the stored event with this event.id
-  devices --db DIR  list the device records of an event store
+  show ID           print the stored event with this event.id
+  devices           list the device records of the event store
+
+The query commands (alerts, messages, show, devices without files) read the event store of
+--db DIR, else store.path of the --config file, else $XDG_STATE_HOME/mailtap or
+~/.local/state/mailtap. Only "read --db DIR" writes to a store.
 
 Options:
   -h, --help     this help

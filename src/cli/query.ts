@@ -2,70 +2,70 @@
  * Query commands over an event store directory: `mailtap alerts`, `messages`, `show` and
  * `devices --db`. They only read the store, which `mailtap read --db DIR` fills.
  */
-import { existsSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../config/values.js';
 import type { Device } from '../devices/types.js';
 import type { EcsEvent } from '../events/ecs.js';
 import { escapeJsonForTerminal, sanitizeForTerminal } from '../events/sanitize.js';
-import { EventStore } from '../store/index.js';
+import type { EventStore } from '../store/index.js';
+import { StoreOpenError, openEventStore, storeDirectory } from './open-store.js';
 import { UsageError } from './usage.js';
 
 type Fields = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
+const STORE_HELP = `  --db DIR        the event store directory; without it, store.path of the configuration
+  --config FILE   YAML configuration whose store.path to use (default: the built-in default,
+                  $XDG_STATE_HOME/mailtap or ~/.local/state/mailtap)`;
+
 const SINCE_HELP = `  --since WHEN    only events at or after WHEN: a duration such as 90s, 15m, 1h or 2d before
                   the newest event in the store (not the clock), or an ISO 8601 time`;
 
-export const ALERTS_HELP = `Usage: mailtap alerts --db DIR [options]
+export const ALERTS_HELP = `Usage: mailtap alerts [--db DIR] [options]
 
 Lists the latest version of each alert in the store, newest first.
 
 Options:
-  --db DIR        the event store directory (required)
+${STORE_HELP}
 ${SINCE_HELP}
   --device X      only alerts of this device: label, MAC, IP address or device key
   --json          one JSON document per alert instead of a table
   -h, --help      this help`;
 
-export const MESSAGES_HELP = `Usage: mailtap messages --db DIR --device X [options]
+export const MESSAGES_HELP = `Usage: mailtap messages [--db DIR] --device X [options]
 
 Lists the SMTP transactions of one device, oldest first.
 
 Options:
-  --db DIR        the event store directory (required)
+${STORE_HELP}
   --device X      the device: label, MAC, IP address or device key (required)
 ${SINCE_HELP}
   --to DOMAIN     only transactions with a recipient in DOMAIN (case-insensitive)
   --json          one JSON document per transaction instead of a table
   -h, --help      this help`;
 
-export const SHOW_HELP = `Usage: mailtap show --db DIR ID
+export const SHOW_HELP = `Usage: mailtap show [--db DIR] ID
 
 Prints the stored event whose event.id is ID as indented JSON.
 
 Options:
-  --db DIR        the event store directory (required)
+${STORE_HELP}
   -h, --help      this help`;
 
-/** A store directory that does not exist: the CLI reports it and exits with status 1. */
-class MissingStoreError extends Error {}
-
-/** Opens an existing store. EventStore.open alone would create an empty one at a mistyped path. */
-async function openStore(dir: string | undefined): Promise<EventStore> {
-  if (dir === undefined || dir === '') throw new UsageError('missing --db DIR: the event store directory');
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new MissingStoreError(`no event store at ${dir}: the directory does not exist`);
-  }
-  return EventStore.open(dir);
-}
-
-/** Runs a query command and turns a missing store into a message and status 1. */
-async function withStore(dir: string | undefined, work: (store: EventStore) => Promise<number>): Promise<number> {
+/**
+ * Runs a query command on the store of --db, else of the configuration's store.path, and
+ * turns a store that cannot be opened (missing, locked, no permission) into one line on
+ * stderr and status 1.
+ */
+async function withStore(
+  values: { db?: string | undefined; config?: string | undefined },
+  work: (store: EventStore) => Promise<number>,
+): Promise<number> {
+  const dir = storeDirectory(values.db, values.config);
   let store: EventStore;
   try {
-    store = await openStore(dir);
+    store = await openEventStore(dir, true);
   } catch (error) {
-    if (!(error instanceof MissingStoreError)) throw error;
+    if (!(error instanceof StoreOpenError)) throw error;
     process.stderr.write(`mailtap: ${error.message}\n`);
     return 1;
   }
@@ -162,6 +162,7 @@ export async function runAlerts(argv: string[]): Promise<number> {
     args: argv,
     options: {
       db: { type: 'string' },
+      config: { type: 'string' },
       since: { type: 'string' },
       device: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -172,7 +173,7 @@ export async function runAlerts(argv: string[]): Promise<number> {
     process.stdout.write(ALERTS_HELP + '\n');
     return 0;
   }
-  return withStore(values.db, async (store) => {
+  return withStore(values, async (store) => {
     const since = await sinceTime(store, values.since);
     let device: string | undefined;
     if (values.device !== undefined) {
@@ -227,6 +228,7 @@ export async function runMessages(argv: string[]): Promise<number> {
     args: argv,
     options: {
       db: { type: 'string' },
+      config: { type: 'string' },
       device: { type: 'string' },
       since: { type: 'string' },
       to: { type: 'string' },
@@ -244,7 +246,7 @@ export async function runMessages(argv: string[]): Promise<number> {
   const domain = values.to?.replace(/^@/, '').toLowerCase();
   if (domain === '') throw new UsageError('empty --to: give a domain such as partner.example');
   const deviceText = values.device;
-  return withStore(values.db, async (store) => {
+  return withStore(values, async (store) => {
     const since = await sinceTime(store, values.since);
     const device = await resolveDevice(store, deviceText);
     if (device === undefined) return unknownDevice(deviceText);
@@ -287,6 +289,7 @@ export async function runShow(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       db: { type: 'string' },
+      config: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -296,7 +299,7 @@ export async function runShow(argv: string[]): Promise<number> {
   }
   if (positionals.length !== 1) throw new UsageError('expected exactly one event id');
   const id = positionals[0] as string;
-  return withStore(values.db, async (store) => {
+  return withStore(values, async (store) => {
     const event = await store.get(id);
     if (event === undefined) {
       process.stderr.write(`mailtap: no event with id "${sanitizeForTerminal(id, 200)}" in the store\n`);
@@ -309,12 +312,12 @@ export async function runShow(argv: string[]): Promise<number> {
 
 /** Lists the device records of a store for `mailtap devices --db DIR`. */
 export async function listStoredDevices(
-  dir: string,
+  where: { db?: string | undefined; config?: string | undefined },
   json: boolean,
   print: (devices: Device[]) => void,
   toJson: (device: Device) => unknown,
 ): Promise<number> {
-  return withStore(dir, async (store) => {
+  return withStore(where, async (store) => {
     const devices = await store.devices();
     if (json) for (const device of devices) printJson(toJson(device));
     else print(devices);

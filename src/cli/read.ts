@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
 import { createCaptureStats, readCapture } from '../capture/index.js';
 import { Analyzer } from '../analyze.js';
-import { EventStore } from '../store/index.js';
+import type { EventStore } from '../store/index.js';
+import { StoreOpenError, openEventStore } from './open-store.js';
 import { StoredOutput, analyzerStatePuts, restoreAnalyzer } from './stored-output.js';
 import { CaptureError, type CaptureStats } from '../capture/types.js';
 import { defaultConfig, loadConfig } from '../config/load.js';
@@ -24,7 +25,9 @@ Options:
   --format json|table   json: one ECS document per line (default); table: a row per record
   --config FILE         YAML configuration (see appliance/mailtap.yaml); without it, the defaults
   --db DIR              also store every record in the LevelDB store at DIR (created if missing)
-                        before printing it, with its sequence number
+                        before printing it, with its sequence number, and continue from the
+                        device inventory and detector state saved there. Without --db nothing
+                        is stored; the query commands read store.path of the configuration
   --ports LIST          more SMTP ports to parse, comma-separated, besides smtp.ports of the
                         configuration (default 25, 587, 2525)
   --tls-ports LIST      ports whose sessions start with TLS, replacing smtp.implicit_tls_ports
@@ -190,9 +193,10 @@ export async function runRead(argv: string[]): Promise<number> {
   let store: EventStore | undefined;
   if (values.db !== undefined) {
     try {
-      store = await EventStore.open(values.db);
+      store = await openEventStore(values.db, false);
     } catch (error) {
-      process.stderr.write(`mailtap: error: cannot open the store ${values.db}: ${(error as Error).message}\n`);
+      if (!(error instanceof StoreOpenError)) throw error;
+      process.stderr.write(`mailtap: error: ${error.message}\n`);
       return 1;
     }
   }

@@ -1,3 +1,5 @@
+import { homedir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { parseCidr, parseDuration, parseMac, parseSize, type Cidr } from './values.js';
 
@@ -111,6 +113,18 @@ const sender = z.string().transform((text, ctx): SenderMatch => {
   return z.NEVER;
 });
 
+/**
+ * The event store directory of a user without a configured one, after the XDG Base Directory
+ * specification: $XDG_STATE_HOME/mailtap, or ~/.local/state/mailtap. The service's
+ * configuration (appliance/mailtap.yaml) sets /var/lib/mailtap instead.
+ */
+export function defaultStorePath(): string {
+  const stateHome = process.env.XDG_STATE_HOME;
+  // The specification ignores a relative XDG_STATE_HOME.
+  const base = stateHome !== undefined && isAbsolute(stateHome) ? stateHome : join(homedir(), '.local', 'state');
+  return join(base, 'mailtap');
+}
+
 export const configSchema = z
   .strictObject({
     sensor: z.strictObject({ name: z.string().min(1).default('mailtap') }).prefault({}),
@@ -147,6 +161,7 @@ export const configSchema = z
     rules: z.partialRecord(z.enum(RULE_NAMES), rule).default({}),
     store: z
       .strictObject({
+        path: z.string().min(1).default(defaultStorePath),
         retention: z
           .strictObject({
             max_age: duration.optional(),

@@ -4,6 +4,7 @@
  * (section story.pcap), which takes them from swaks, Postfix and tshark, not from mailtap.
  */
 import assert from 'node:assert/strict';
+import { cpSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -176,9 +177,44 @@ describe('query commands over a store of story.pcap', () => {
     }
   });
 
+  test('without --db the store is store.path of --config, else the XDG default', () => {
+    // A relative store.path counts from the directory of the configuration file.
+    const config = join(dir, 'site.yaml');
+    writeFileSync(config, 'store:\n  path: db\n');
+    const configured = runCli(['alerts', '--config', config, '--json']);
+    assert.equal(configured.status, 0, configured.stderr);
+    assert.equal(configured.records.length, 8);
+
+    const stateHome = join(dir, 'state');
+    cpSync(db, join(stateHome, 'mailtap'), { recursive: true });
+    const env = { ...process.env, XDG_STATE_HOME: stateHome };
+    const byDefault = spawnSync(process.execPath, [CLI, 'messages', '--device', PRINTER_LABEL, '--json'], { encoding: 'utf8', env });
+    assert.equal(byDefault.status, 0, byDefault.stderr);
+    assert.equal(byDefault.stdout.trimEnd().split('\n').length, 303);
+    const devices = spawnSync(process.execPath, [CLI, 'devices', '--json'], { encoding: 'utf8', env });
+    assert.equal(devices.status, 0, devices.stderr);
+
+    const nowhere = spawnSync(process.execPath, [CLI, 'alerts'], { encoding: 'utf8', env: { ...env, XDG_STATE_HOME: join(dir, 'nowhere') } });
+    assert.equal(nowhere.status, 1);
+    assert.equal(nowhere.stderr, `mailtap: no event store at ${join(dir, 'nowhere', 'mailtap')}: the directory does not exist\n`);
+  });
+
+  test('a store held by another process is a one-line error, status 1', async () => {
+    const holder = await EventStore.open(db);
+    try {
+      for (const args of [['alerts', '--db', db], ['devices', '--db', db], ['read', '-q', '--db', db, STORY]]) {
+        const result = runRaw(args);
+        assert.equal(result.status, 1, args.join(' '));
+        assert.match(result.stderr, /^mailtap: (error: )?the event store .* is in use by another process \(a running mailtap holds its LOCK file\); stop it first\n$/);
+        assert.equal(result.stdout, '');
+      }
+    } finally {
+      await holder.close();
+    }
+  });
+
   test('usage errors exit with status 2', () => {
     for (const args of [
-      ['alerts'],
       ['messages', '--db', db],
       ['show', '--db', db],
       ['alerts', '--db', db, '--since', 'yesterday'],

@@ -58,7 +58,7 @@ describe('read --db', () => {
   test('a store that cannot be opened is an error', () => {
     const result = runCli(['read', '--db', join(REPO, 'package.json'), STORY]);
     assert.equal(result.status, 1);
-    assert.match(result.stderr, /cannot open the store/);
+    assert.match(result.stderr, /^mailtap: error: cannot open the event store .*package\.json: .*\n$/);
   });
 });
 

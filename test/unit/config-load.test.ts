@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, defaultConfig, loadConfig, parseConfig } from '../../src/config/load.js';
 import { cidrContains, parseCidr, parseDuration, parseMac, parseSize } from '../../src/config/values.js';
@@ -17,7 +19,26 @@ function errorOf(text: string): string {
 describe('config defaults', () => {
   it('documented default file equals the built-in defaults', () => {
     const file = new URL('../../appliance/mailtap.yaml', import.meta.url);
-    assert.deepEqual(parseConfig(readFileSync(file, 'utf8'), 'appliance/mailtap.yaml'), defaultConfig());
+    const documented = parseConfig(readFileSync(file, 'utf8'), 'appliance/mailtap.yaml');
+    // The one exception: the service keeps its store in /var/lib/mailtap, while the built-in
+    // default is a folder of the user who runs mailtap.
+    assert.equal(documented.store.path, '/var/lib/mailtap');
+    assert.deepEqual({ ...documented, store: { ...documented.store, path: defaultConfig().store.path } }, defaultConfig());
+  });
+
+  it('default store path follows XDG_STATE_HOME, else ~/.local/state', () => {
+    const saved = process.env.XDG_STATE_HOME;
+    try {
+      process.env.XDG_STATE_HOME = '/srv/state';
+      assert.equal(defaultConfig().store.path, '/srv/state/mailtap');
+      process.env.XDG_STATE_HOME = 'relative/state';
+      assert.equal(defaultConfig().store.path, join(homedir(), '.local', 'state', 'mailtap'));
+      delete process.env.XDG_STATE_HOME;
+      assert.equal(defaultConfig().store.path, join(homedir(), '.local', 'state', 'mailtap'));
+    } finally {
+      if (saved === undefined) delete process.env.XDG_STATE_HOME;
+      else process.env.XDG_STATE_HOME = saved;
+    }
   });
 
   it('empty file gives the defaults', () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -444,6 +445,27 @@ describe('feed malformed messages', () => {
 });
 
 describe('feed lifecycle', () => {
+  test('wss with cert and key from the config', async () => {
+    const dir = await tempDir();
+    const cert = join(dir, 'feed.crt');
+    const key = join(dir, 'feed.key');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+      '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    const feed = await FeedServer.start({ config: feedConfig({ tls: { cert, key } }) });
+    try {
+      assert.match(feed.url, /^wss:\/\/127\.0\.0\.1:\d+\/v1\/events$/);
+      const client = await TestClient.open(feed.url, { ca: await readFile(cert) });
+      await client.waitFor((m) => m.length >= 1);
+      assert.equal(client.messages[0]?.type, 'hello');
+      client.ws.close();
+      // The certificate is checked: a client that does not trust it fails.
+      await assert.rejects(TestClient.open(feed.url), /self-signed|certificate/);
+    } finally {
+      await feed.close();
+    }
+  });
+
+
   test('client that stops answering pings is dropped', async () => {
     const feed = await FeedServer.start({ config: feedConfig({ heartbeat: 0.2 }) });
     try {

@@ -1,6 +1,6 @@
 /**
  * WebSocket feed of the sensor's events (docs/feed.md). The sensor hands every stored event to
- * `event()`; each client gets the events that pass its filter, in sequence order, after a replay
+ * `event()`. Each client gets the events that pass its filter, in sequence order, after a replay
  * from the store when it subscribed with `since`.
  *
  * Replay hands over to live without a gap or a duplicate: the client starts collecting live
@@ -61,7 +61,7 @@ export class FeedStartError extends Error {
 
 /** Invalid messages a client may send before it is closed with 1008. */
 const MAX_CLIENT_ERRORS = 10;
-/** Seconds a client gets to complete the close handshake on shutdown before it is terminated. */
+/** Milliseconds a client gets to complete the close handshake on shutdown before it is terminated. */
 const SHUTDOWN_GRACE_MS = 1000;
 
 export interface FeedCounters {
@@ -162,7 +162,7 @@ export class FeedServer implements EventConsumer {
     const listen = options.listen ?? feed.listen;
     if (!isLoopback(listen.host) && feed.tokens.length === 0) {
       throw new FeedStartError(
-        `refusing to serve the feed on ${listen.host}, which is not a loopback address, without authentication: ` +
+        `not serving the feed on ${listen.host}: it is not a loopback address and feed.tokens is empty; ` +
           'set feed.tokens in the config, or listen on 127.0.0.1 or ::1',
       );
     }
@@ -215,8 +215,16 @@ export class FeedServer implements EventConsumer {
     return this.clients.size;
   }
 
-  /** Sends a stored event to every subscribed client whose filter it passes. Never throws. */
+  /** Sends a stored event to every subscribed client whose filter it passes. Errors are logged, not thrown. */
   event(event: EcsEvent): void {
+    try {
+      this.publish(event);
+    } catch (error) {
+      this.logger.error({ err: error, id: event.event?.id }, 'feed could not publish an event');
+    }
+  }
+
+  private publish(event: EcsEvent): void {
     this.counters.eventsIn++;
     let seq = event.event.sequence;
     if (seq === undefined) {
@@ -356,8 +364,12 @@ export class FeedServer implements EventConsumer {
     try {
       subscription = parseClientMessage(rawText(data), this.options.config);
     } catch (error) {
-      if (!(error instanceof ProtocolError)) throw error;
       this.counters.clientErrors++;
+      if (!(error instanceof ProtocolError)) {
+        this.logger.error({ client: client.id, err: error }, 'feed could not handle a client message');
+        this.closeClient(client, CLOSE_CODES.internalError, 'internal error');
+        return;
+      }
       if (++client.errors > MAX_CLIENT_ERRORS) {
         this.closeClient(client, CLOSE_CODES.policyViolation, 'too many invalid messages');
         return;

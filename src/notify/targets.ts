@@ -22,7 +22,7 @@ export interface Target {
   interval?: number;
   /** Whether alert-updated events are sent (rate limits still apply). */
   updates: boolean;
-  /** False when the alert has nobody to go to (an e-mail for a device without an owner). */
+  /** False when the alert has no recipient (an e-mail about a device without an owner). */
   hasRecipient?(info: AlertInfo): boolean;
   deliver(info: AlertInfo): Promise<void>;
   close?(): void;

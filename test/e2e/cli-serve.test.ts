@@ -22,7 +22,7 @@ after(async () => {
 interface Served {
   child: ChildProcess;
   url: string;
-  /** Resolves when stderr says the input is done. */
+  /** Resolves when mailtap prints on stderr that the input is done. */
   done: Promise<void>;
   exited: Promise<number | null>;
 }

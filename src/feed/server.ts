@@ -423,6 +423,8 @@ export class FeedServer implements EventConsumer {
         // Waits for the socket to take the data, so that a replay never grows the queue past the limit.
         if (client.ws.bufferedAmount + data.length > maxBuffered / 2) {
           await new Promise<void>((resolve) => client.ws.send(data, { binary: false }, () => resolve()));
+          // A new subscribe may have started its own replay meanwhile; it owns lastSeq now.
+          if (!current()) return;
         } else {
           client.ws.send(data, { binary: false });
         }

@@ -14,7 +14,7 @@ import { Pipeline } from '../pipeline.js';
 import { formatBytes, formatCount, tableHeader, tableRow } from './format.js';
 import { UsageError, parsePortList } from './usage.js';
 import { normalizeServeArgs, publishStats, serveAddress, startFeed, temporaryStoreDir } from './serve.js';
-import { FeedStartError, type FeedServer } from '../feed/index.js';
+import type { FeedServer } from '../feed/index.js';
 import { packageVersion } from './version.js';
 
 export const READ_HELP = `Usage: mailtap read [options] FILE...
@@ -210,8 +210,8 @@ export async function runRead(argv: string[]): Promise<number> {
     try {
       feed = await startFeed(config, store, serveListen, packageVersion());
     } catch (error) {
-      if (!(error instanceof FeedStartError)) throw error;
-      process.stderr.write(`mailtap: error: ${error.message}\n`);
+      if ((error as { code?: string }).code !== 'MAILTAP_ERR_FEED') throw error;
+      process.stderr.write(`mailtap: error: ${(error as Error).message}\n`);
       await store.close();
       temporaryStore?.remove();
       return 1;

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
-import { CLI, REPO, readRecords } from './cli.js';
+import { CLI, REPO, readRecords, runCli } from './cli.js';
 
 const OFFICE = join(REPO, 'captures', 'office.pcap');
 const PRINTER = join(REPO, 'captures', 'printer.pcap');
@@ -105,5 +105,12 @@ describe('read --serve', () => {
       served.child.kill('SIGTERM');
       await served.exited;
     }
+  });
+
+  test('non-loopback address without tokens exits 1', () => {
+    const result = runCli(['read', '--quiet', '--serve', '0.0.0.0:0', OFFICE]);
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /not serving the feed on 0\.0\.0\.0: it is not a loopback address and feed\.tokens is empty/);
+    assert.equal(result.records.length, 0);
   });
 });

@@ -286,6 +286,39 @@ describe('feed delivery', () => {
   });
 });
 
+describe('feed subscriptions', () => {
+  test('second subscribe replaces the first', async () => {
+    const store = await EventStore.open(await tempDir());
+    const feed = await FeedServer.start({ config: feedConfig(), store });
+    try {
+      await publish(store, feed, [smtpEvent(1), alertOf(2, 'high')]);
+      const client = await TestClient.open(feed.url);
+      client.send({ type: 'subscribe', types: ['alert'], since: 0 });
+      await client.waitFor((m) => m.some((x) => x.type === 'live'));
+      client.send({ type: 'subscribe', types: ['smtp-transaction'], since: 0 });
+      await client.waitFor((m) => m.filter((x) => x.type === 'live').length === 2);
+      await publish(store, feed, [alertOf(3, 'critical'), smtpEvent(4)]);
+      await client.waitFor((m) => m.some((x) => x.seq === 4));
+      const types = client.messages.map((m) => (m.type === 'event' ? `event ${m.seq}` : m.type));
+      assert.deepEqual(types, ['hello', 'event 2', 'live', 'event 1', 'live', 'event 4']);
+      client.ws.close();
+    } finally {
+      await feed.close();
+      await store.close();
+    }
+  });
+
+  test('port in use fails to start', async () => {
+    const first = await FeedServer.start({ config: feedConfig() });
+    try {
+      const config = feedConfig();
+      await assert.rejects(FeedServer.start({ config, listen: first.address }), /cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+    } finally {
+      await first.close();
+    }
+  });
+});
+
 describe('feed replay', () => {
   test('since=N across a restart yields exactly the events after N', async () => {
     const dir = await tempDir();

@@ -1,7 +1,7 @@
 /**
  * Config sections `feed:` (the WebSocket event feed) and `notify:` (webhooks, e-mail to device
- * owners, syslog). schema.ts includes them; they live here to keep that file readable, and they
- * define their own small value types because importing schema.ts from here would be circular.
+ * owners, syslog), included by schema.ts. This file defines its own small value types and takes
+ * the rule names as a parameter, because importing schema.ts from here would be circular.
  */
 import { z } from 'zod';
 import { parseDuration, parseSize } from './values.js';
@@ -63,13 +63,20 @@ const listen = z.string().transform((text, ctx): ListenAddress => {
   return parsed;
 });
 
-/** Which alerts a notification target receives. */
-const alertFilter = {
-  /** Alerts below this severity are not sent. */
-  min_severity: z.enum(SEVERITY_NAMES).default('medium'),
-  /** Rule names to send; empty sends every rule. */
-  rules: z.array(z.string().min(1)).default([]),
-};
+/** Builds the filter of the alerts a notification target receives. */
+function alertFilter(ruleNames: readonly string[]) {
+  const ruleName = z.string().superRefine((name, ctx) => {
+    if (!ruleNames.includes(name)) {
+      ctx.addIssue({ code: 'custom', message: `unknown rule "${name}": expected one of ${ruleNames.join(', ')}` });
+    }
+  });
+  return {
+    /** Alerts below this severity are not sent. */
+    min_severity: z.enum(SEVERITY_NAMES).default('medium'),
+    /** Rule names to send; empty sends every rule. */
+    rules: z.array(ruleName).default([]),
+  };
+}
 
 export const feedSchema = z
   .strictObject({
@@ -92,53 +99,56 @@ export const feedSchema = z
   })
   .prefault({});
 
-const webhook = z.strictObject({
-  url: z.url({ protocol: /^https?$/, message: 'expected an http:// or https:// URL' }),
-  headers: z.record(z.string(), z.string()).default({}),
-  ...alertFilter,
-  timeout: duration.default(5),
-  retries: z.number().int().min(0).default(5),
-  /** Per rule and device: at most one POST per this interval; later updates are counted, not sent. */
-  interval: duration.default(3600),
-});
+/** Builds the `notify:` section; `ruleNames` are the detection rules that filters may name. */
+export function makeNotifySchema(ruleNames: readonly string[]) {
+  const webhook = z.strictObject({
+    url: z.url({ protocol: /^https?$/, message: 'expected an http:// or https:// URL' }),
+    headers: z.record(z.string(), z.string()).default({}),
+    ...alertFilter(ruleNames),
+    timeout: duration.default(5),
+    retries: z.number().int().min(0).default(5),
+    /** Per rule and device: at most one POST per this interval; later updates are counted, not sent. */
+    interval: duration.default(3600),
+  });
 
-export const notifySchema = z
-  .strictObject({
-    queue_size: z.number().int().positive().default(1000),
-    webhooks: z.array(webhook).default([]),
-    email: z
-      .strictObject({
-        enabled: z.boolean().default(false),
-        host: z.string().min(1).default('localhost'),
-        port: port.default(25),
-        secure: z.boolean().default(false),
-        user: z.string().optional(),
-        password: z.string().optional(),
-        // A bare host name is allowed (mailtap@localhost), which z.email() would reject.
-        from: z.string().regex(/^[^@\s]+@[^@\s]+$/, 'expected an e-mail address such as mailtap@corp.example').default('mailtap@localhost'),
-        /** Recipients for alerts about a device without an owner e-mail; empty sends none. */
-        fallback_to: z.array(z.email()).default([]),
-        ...alertFilter,
-        interval: duration.default(3600),
-        timeout: duration.default(10),
-        retries: z.number().int().min(0).default(3),
-      })
-      .prefault({}),
-    syslog: z
-      .strictObject({
-        enabled: z.boolean().default(false),
-        host: z.string().min(1).default('127.0.0.1'),
-        port: port.default(514),
-        protocol: z.enum(['udp', 'tcp']).default('udp'),
-        ...alertFilter,
-        min_severity: z.enum(SEVERITY_NAMES).default('low'),
-        /** Sends alert updates too; false sends only alert-opened. */
-        updates: z.boolean().default(true),
-      })
-      .prefault({}),
-  })
-  .prefault({});
+  return z
+    .strictObject({
+      queue_size: z.number().int().positive().default(1000),
+      webhooks: z.array(webhook).default([]),
+      email: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          host: z.string().min(1).default('localhost'),
+          port: port.default(25),
+          secure: z.boolean().default(false),
+          user: z.string().optional(),
+          password: z.string().optional(),
+          // A bare host name is allowed (mailtap@localhost), which z.email() would reject.
+          from: z.string().regex(/^[^@\s]+@[^@\s]+$/, 'expected an e-mail address such as mailtap@corp.example').default('mailtap@localhost'),
+          /** Recipients for alerts about a device without an owner e-mail; empty sends none. */
+          fallback_to: z.array(z.email()).default([]),
+          ...alertFilter(ruleNames),
+          interval: duration.default(3600),
+          timeout: duration.default(10),
+          retries: z.number().int().min(0).default(3),
+        })
+        .prefault({}),
+      syslog: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          host: z.string().min(1).default('127.0.0.1'),
+          port: port.default(514),
+          protocol: z.enum(['udp', 'tcp']).default('udp'),
+          ...alertFilter(ruleNames),
+          min_severity: z.enum(SEVERITY_NAMES).default('low'),
+          /** Sends alert updates too; false sends only alert-opened. */
+          updates: z.boolean().default(true),
+        })
+        .prefault({}),
+    })
+    .prefault({});
+}
 
 export type FeedConfig = z.output<typeof feedSchema>;
-export type NotifyConfig = z.output<typeof notifySchema>;
+export type NotifyConfig = z.output<ReturnType<typeof makeNotifySchema>>;
 export type WebhookConfig = NotifyConfig['webhooks'][number];

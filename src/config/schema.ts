@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseCidr, parseDuration, parseMac, parseSize, type Cidr } from './values.js';
-import { feedSchema, notifySchema } from './outputs-schema.js';
+import { feedSchema, makeNotifySchema } from './outputs-schema.js';
 
 const PORT_MESSAGE = 'expected a port number from 1 to 65535';
 const port = z.number({ message: PORT_MESSAGE }).int(PORT_MESSAGE).min(1, PORT_MESSAGE).max(65535, PORT_MESSAGE);
@@ -177,7 +177,7 @@ export const configSchema = z
       })
       .prefault({}),
     feed: feedSchema,
-    notify: notifySchema,
+    notify: makeNotifySchema(RULE_NAMES),
   })
   .superRefine((config, ctx) => {
     const labels = new Set<string>();

@@ -127,7 +127,7 @@ describe('story alerts notify the printer owner', () => {
   });
 
   test('laptop without owner gets no e-mail', () => {
-    // The laptop is not in the device list, so nobody owns it and fallback_to is empty.
+    // The laptop is not in the device list, so it has no owner, and fallback_to is empty.
     assert.equal(mails.length, 4);
     assert.ok(notifier.counters.noRecipient > 0);
   });

@@ -107,6 +107,29 @@ describe('read --serve', () => {
     }
   });
 
+  test('stats count the packets read', async () => {
+    const served = await serve([OFFICE]);
+    try {
+      await served.done;
+      const ws = new WebSocket(served.url);
+      const stats = await new Promise<{ packets: number; transactions: number; lastSequence: number }>((resolve, reject) => {
+        ws.on('open', () => ws.send(JSON.stringify({ type: 'subscribe', types: ['stats'] })));
+        ws.on('error', reject);
+        ws.on('message', (data) => {
+          const message = JSON.parse(data.toString()) as { type: string; stats: { packets: number; transactions: number; lastSequence: number } };
+          if (message.type === 'stats') resolve(message.stats);
+        });
+      });
+      ws.close();
+      // captures/README.md: office.pcap has 111 frames.
+      assert.equal(stats.packets, 111);
+      assert.equal(stats.lastSequence, readRecords(OFFICE).length);
+    } finally {
+      served.child.kill('SIGTERM');
+      await served.exited;
+    }
+  });
+
   test('non-loopback address without tokens exits 1', () => {
     const result = runCli(['read', '--quiet', '--serve', '0.0.0.0:0', OFFICE]);
     assert.equal(result.status, 1);

@@ -308,6 +308,20 @@ describe('feed subscriptions', () => {
     }
   });
 
+  test('client over max_clients gets 503', async () => {
+    const feed = await FeedServer.start({ config: feedConfig({ max_clients: 2 }) });
+    try {
+      const first = await TestClient.open(feed.url);
+      const second = await TestClient.open(feed.url);
+      assert.equal(await upgradeStatus(feed.url, { headers: { authorization: `Bearer ${TOKEN}` } }), 503);
+      assert.equal(feed.counters.rejectedFull, 1);
+      first.ws.close();
+      second.ws.close();
+    } finally {
+      await feed.close();
+    }
+  });
+
   test('port in use fails to start', async () => {
     const first = await FeedServer.start({ config: feedConfig() });
     try {

@@ -15,7 +15,7 @@ export const FEED_PATH = '/v1/events';
 export const CLOSE_CODES = {
   /** The server or sensor shuts down. */
   goingAway: 1001,
-  /** A binary frame, too many invalid messages, or an abuse of the protocol. */
+  /** A binary frame, too many invalid messages, or more than 30 subscribes in a minute. */
   policyViolation: 1008,
   /** A message larger than feed.max_payload (sent by the ws library itself). */
   messageTooBig: 1009,

@@ -61,6 +61,8 @@ export class FeedStartError extends Error {
 
 /** Invalid messages a client may send before it is closed with 1008. */
 const MAX_CLIENT_ERRORS = 10;
+/** Subscribe messages a client may send per minute: each one restarts its replay from the store. */
+const MAX_SUBSCRIBES_PER_MINUTE = 30;
 /** Milliseconds a client gets to complete the close handshake on shutdown before it is terminated. */
 const SHUTDOWN_GRACE_MS = 1000;
 
@@ -98,6 +100,8 @@ class FeedClient {
   alive = true;
   closed = false;
   errors = 0;
+  /** Times of the recent subscribe messages, in ms. */
+  subscribeTimes: number[] = [];
 
   constructor(
     readonly ws: WebSocket,
@@ -375,6 +379,14 @@ export class FeedServer implements EventConsumer {
         return;
       }
       this.send(client, { type: 'error', error: error.code, message: error.message });
+      return;
+    }
+    const now = Date.now();
+    client.subscribeTimes = client.subscribeTimes.filter((time) => now - time < 60_000);
+    client.subscribeTimes.push(now);
+    if (client.subscribeTimes.length > MAX_SUBSCRIBES_PER_MINUTE) {
+      this.counters.clientErrors++;
+      this.closeClient(client, CLOSE_CODES.policyViolation, 'too many subscribe messages');
       return;
     }
     this.subscribe(client, subscription);

@@ -472,6 +472,22 @@ describe('feed malformed messages', () => {
     }
   });
 
+  test('subscribe flood closes with 1008', async () => {
+    const store = await EventStore.open(await tempDir());
+    const feed = await FeedServer.start({ config: feedConfig(), store });
+    try {
+      await publish(store, feed, range(1, 100).map((n) => smtpEvent(n)));
+      const client = await TestClient.open(feed.url, {}, false);
+      for (let i = 0; i < 31; i++) client.send({ type: 'subscribe', since: 0 });
+      await client.closed;
+      assert.equal(client.closeCode, 1008);
+      assert.equal(client.closeReason, 'too many subscribe messages');
+    } finally {
+      await feed.close();
+      await store.close();
+    }
+  });
+
   test('eleven invalid messages close with 1008', async () => {
     const feed = await FeedServer.start({ config: feedConfig() });
     try {

@@ -14,6 +14,9 @@ import { escapeJsonForTerminal } from '../events/sanitize.js';
 import { Pipeline } from '../pipeline.js';
 import { formatBytes, formatCount, tableHeader, tableRow } from './format.js';
 import { UsageError, parsePortList } from './usage.js';
+import { normalizeServeArgs, publishStats, serveAddress, startFeed, temporaryStoreDir } from './serve.js';
+import type { FeedServer } from '../feed/index.js';
+import { packageVersion } from './version.js';
 
 export const READ_HELP = `Usage: mailtap read [options] FILE...
 
@@ -33,6 +36,10 @@ Options:
   --tls-ports LIST      ports whose sessions start with TLS, replacing smtp.implicit_tls_ports
                         (default 465)
   --no-mime             skip header and MIME parsing of message bodies
+  --serve [HOST:PORT]   also serve every record to WebSocket clients at ws://HOST:PORT/v1/events
+                        (docs/feed.md; default feed.listen of the config, 127.0.0.1:8025) and keep
+                        serving after the input ends, so clients can replay with "since", until
+                        SIGINT or SIGTERM; without --db the records go to a temporary store
   --no-progress         no progress bar, even on a terminal
   -q, --quiet           no summary on stderr
   -h, --help            this help
@@ -150,12 +157,13 @@ class LineWriter {
 /** Runs `mailtap read`. Returns the exit status. */
 export async function runRead(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv,
+    args: normalizeServeArgs(argv),
     allowPositionals: true,
     options: {
       format: { type: 'string', default: 'json' },
       config: { type: 'string' },
       db: { type: 'string' },
+      serve: { type: 'string' },
       ports: { type: 'string' },
       'tls-ports': { type: 'string' },
       'no-mime': { type: 'boolean', default: false },
@@ -191,23 +199,49 @@ export async function runRead(argv: string[]): Promise<number> {
   const printStored =
     format === 'table' ? (event: EcsEvent) => records.add(tableRow(event)) : (_event: EcsEvent, text: string) => records.add(text);
   let store: EventStore | undefined;
-  if (values.db !== undefined) {
+  const serveListen = values.serve !== undefined ? serveAddress(values.serve) : undefined;
+  // --serve needs a store for "since" replay: without --db, a temporary one.
+  const temporaryStore = values.serve !== undefined && values.db === undefined ? temporaryStoreDir() : undefined;
+  const dbPath = values.db ?? temporaryStore?.path;
+  if (dbPath !== undefined) {
     try {
-      store = await openEventStore(values.db, false);
+      store = await openEventStore(dbPath, false);
     } catch (error) {
       if (!(error instanceof StoreOpenError)) throw error;
       process.stderr.write(`mailtap: error: ${error.message}\n`);
+      temporaryStore?.remove();
       return 1;
     }
   }
   const analyzer = new Analyzer(config);
   if (store) {
     const warning = await restoreAnalyzer(store, analyzer);
-    if (warning !== undefined) process.stderr.write(`mailtap: warning: ${values.db}: ${warning}\n`);
+    if (warning !== undefined) process.stderr.write(`mailtap: warning: ${dbPath}: ${warning}\n`);
   }
+  let feed: FeedServer | undefined;
+  if (values.serve !== undefined && store !== undefined) {
+    try {
+      feed = await startFeed(config, store, serveListen, packageVersion());
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'MAILTAP_ERR_FEED') throw error;
+      process.stderr.write(`mailtap: error: ${(error as Error).message}\n`);
+      await store.close();
+      temporaryStore?.remove();
+      return 1;
+    }
+    process.stderr.write(`mailtap: serving the event feed at ${feed.url}\n`);
+  }
+  const served = feed;
+  const emitStored =
+    served === undefined
+      ? printStored
+      : (event: EcsEvent, text: string) => {
+          printStored(event, text);
+          served.event(event);
+        };
   const retention = config.store.retention;
   const stored = store
-    ? new StoredOutput(store, printStored, {
+    ? new StoredOutput(store, emitStored, {
         state: () => analyzerStatePuts(analyzer),
         retention: {
           ...(retention.max_age !== undefined ? { maxAgeSeconds: retention.max_age } : {}),
@@ -251,9 +285,11 @@ export async function runRead(argv: string[]): Promise<number> {
   // open flows are still closed, their records printed and the summary written. A second
   // signal ends the process at once.
   let stopSignal: NodeJS.Signals | undefined;
+  let wakeServe: (() => void) | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopSignal !== undefined) process.exit(signal === 'SIGINT' ? 130 : 143);
     stopSignal = signal;
+    wakeServe?.();
     if (positionals.includes('-')) process.stdin.destroy();
   };
   process.on('SIGINT', onSignal);
@@ -267,6 +303,10 @@ export async function runRead(argv: string[]): Promise<number> {
     return new Promise((resolve) => out.once('drain', () => resolve(stopSignal === undefined)));
   };
 
+  const stopStats =
+    feed !== undefined && store !== undefined
+      ? publishStats(feed, { config, version: packageVersion(), files: positionals, capture: totals.capture, pipeline, store })
+      : undefined;
   let doneBytes = 0;
   try {
     for (const file of positionals) {
@@ -307,13 +347,24 @@ export async function runRead(argv: string[]): Promise<number> {
   await new Promise<void>((resolve) => out.write('', () => resolve()));
   warnIfNothingDecoded(pipeline);
   if (!values.quiet) writeSummary(totals, pipeline);
+  // The input ended on its own: the feed keeps serving, so clients can still replay.
+  const inputComplete = stopSignal === undefined;
+  if (feed !== undefined) {
+    if (stopSignal === undefined) {
+      process.stderr.write('mailtap: input done; still serving the feed until SIGINT or SIGTERM\n');
+      await new Promise<void>((resolve) => (wakeServe = resolve));
+    }
+    stopStats?.();
+    await feed.close();
+  }
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   await store?.close();
+  temporaryStore?.remove();
   if (stored?.error) {
-    process.stderr.write(`mailtap: error: writing to the store ${values.db} failed: ${stored.error.message}\n`);
+    process.stderr.write(`mailtap: error: writing to the store ${dbPath} failed: ${stored.error.message}\n`);
     return 1;
   }
-  if (stopSignal !== undefined) return stopSignal === 'SIGINT' ? 130 : 143;
+  if (stopSignal !== undefined && !(feed !== undefined && inputComplete)) return stopSignal === 'SIGINT' ? 130 : 143;
   return totals.failedFiles > 0 ? 1 : 0;
 }

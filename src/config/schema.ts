@@ -2,6 +2,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { parseCidr, parseDuration, parseMac, parseSize, type Cidr } from './values.js';
+import { feedSchema, makeNotifySchema } from './outputs-schema.js';
 
 const PORT_MESSAGE = 'expected a port number from 1 to 65535';
 const port = z.number({ message: PORT_MESSAGE }).int(PORT_MESSAGE).min(1, PORT_MESSAGE).max(65535, PORT_MESSAGE);
@@ -190,6 +191,8 @@ export const configSchema = z
         idle_timeout: duration.optional(),
       })
       .prefault({}),
+    feed: feedSchema,
+    notify: makeNotifySchema(RULE_NAMES),
   })
   .superRefine((config, ctx) => {
     const labels = new Set<string>();

@@ -7,6 +7,7 @@ import type { Device, NeighborObservation } from './devices/types.js';
 import { alertEvent } from './events/alert.js';
 import type { EcsEvent } from './events/ecs.js';
 import type { MessageInfo } from './mail/types.js';
+import type { ScanResult } from './scan/types.js';
 import type { SmtpSessionInfo, SmtpTransaction } from './smtp/types.js';
 import type { Flow } from './tcp/types.js';
 
@@ -49,7 +50,13 @@ export class Analyzer {
   }
 
   /** Counts a finished transaction and runs the detectors; returns the alert events raised. */
-  transaction(tx: SmtpTransaction, message: MessageInfo | undefined, eventId: string, device: Device): EcsEvent[] {
+  transaction(
+    tx: SmtpTransaction,
+    message: MessageInfo | undefined,
+    eventId: string,
+    device: Device,
+    scan?: ScanResult,
+  ): EcsEvent[] {
     this.inventory.recordTransaction(device, tx);
     const observation: MailObservation = {
       ...this.endpoints(tx.flow, tx.startTs, eventId, device),
@@ -67,6 +74,7 @@ export class Analyzer {
     if (tx.mailFrom !== undefined) observation.mailFrom = tx.mailFrom;
     if (tx.authMechanism !== undefined) observation.authMechanism = tx.authMechanism;
     if (tx.authUser !== undefined) observation.authUser = tx.authUser;
+    if (scan !== undefined) observation.scan = scan;
     this.detector.observeTransaction(observation);
     return this.take();
   }

@@ -11,6 +11,8 @@ import type { Config } from '../config/schema.js';
 import type { EcsEvent } from '../events/ecs.js';
 import { escapeJsonForTerminal } from '../events/sanitize.js';
 import { Pipeline } from '../pipeline.js';
+import { Scanner } from '../scan/index.js';
+import { scanSummary } from './scan-summary.js';
 import { formatBytes, formatCount, tableHeader, tableRow } from './format.js';
 import { UsageError, parsePortList } from './usage.js';
 
@@ -68,6 +70,8 @@ function writeSummary(totals: RunTotals, pipeline: Pipeline): void {
       `${formatCount(counters.events)} records, ${formatCount(counters.anomalies)} anomalies, ` +
       `${formatCount(counters.alerts)} alert events`,
   ];
+  const scan = scanSummary(pipeline.scanner);
+  if (scan !== undefined) lines.push(scan);
   process.stderr.write(lines.join('\n') + '\n');
 }
 
@@ -201,11 +205,22 @@ export async function runRead(argv: string[]): Promise<number> {
       })
     : undefined;
   const analyzer = new Analyzer(config);
+  // Reading a file waits for the scanners (see waitForConsumer) rather than skip messages.
+  const scanner =
+    config.scan.clamav !== undefined || config.scan.rspamd !== undefined
+      ? new Scanner({
+          config: config.scan,
+          wait: true,
+          hostname: config.sensor.name,
+          log: (line) => process.stderr.write(`mailtap: ${line}\n`),
+        })
+      : undefined;
   const pipeline = new Pipeline({
     smtpPorts,
     implicitTlsPorts: tlsPorts,
     parseMessages: !values['no-mime'],
     analyzer,
+    ...(scanner ? { scanner } : {}),
     flowLimits: {
       ...(limits.max_flows !== undefined ? { maxFlows: limits.max_flows } : {}),
       ...(limits.flow_buffer !== undefined ? { maxBufferedPerDirection: limits.flow_buffer } : {}),
@@ -247,6 +262,8 @@ export async function runRead(argv: string[]): Promise<number> {
   // Reading waits while stdout is full, so a slow reader of the output bounds memory.
   const waitForConsumer = (): Promise<boolean> | undefined => {
     if (stopSignal !== undefined) return Promise.resolve(false);
+    const scanning = scanner?.busy();
+    if (scanning) return scanning.then(() => stopSignal === undefined);
     const storing = stored?.busy();
     if (storing) return storing.then(() => stopSignal === undefined && stored?.error === undefined);
     if (!out.writableNeedDrain) return undefined;
@@ -297,6 +314,7 @@ export async function runRead(argv: string[]): Promise<number> {
   if (!values.quiet) writeSummary(totals, pipeline);
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+  scanner?.close();
   await store?.close();
   if (stored?.error) {
     process.stderr.write(`mailtap: error: writing to the store ${values.db} failed: ${stored.error.message}\n`);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseCidr, parseDuration, parseMac, parseSize, type Cidr } from './values.js';
+import { scanSchema } from './scan-schema.js';
 
 const PORT_MESSAGE = 'expected a port number from 1 to 65535';
 const port = z.number({ message: PORT_MESSAGE }).int(PORT_MESSAGE).min(1, PORT_MESSAGE).max(65535, PORT_MESSAGE);
@@ -63,6 +64,9 @@ export const RULE_NAMES = [
   'rejected_recipients',
   'risky_attachment',
   'identity_change',
+  'virus_found',
+  'spam_outbound',
+  'spam_rate',
 ] as const;
 
 const owner = z.strictObject({
@@ -175,6 +179,7 @@ export const configSchema = z
         idle_timeout: duration.optional(),
       })
       .prefault({}),
+    scan: scanSchema,
   })
   .superRefine((config, ctx) => {
     const labels = new Set<string>();

@@ -99,7 +99,7 @@ export class ClamavClient {
           return;
         }
         // Refused, missing socket, reset before a reply: the daemon is not there to answer.
-        finish(new ScanFailure('unavailable', `${this.description}: ${error.code ?? error.message}`));
+        finish(new ScanFailure('unavailable', `cannot reach ${this.description} (${error.code ?? error.message})`));
       });
     });
   }

@@ -109,7 +109,7 @@ export class RspamdClient {
         this.timeoutMs,
       );
       req.on('error', (error: NodeJS.ErrnoException) =>
-        finish(new ScanFailure('unavailable', `${this.description}: ${error.code ?? error.message}`)),
+        finish(new ScanFailure('unavailable', `cannot reach ${this.description} (${error.code ?? error.message})`)),
       );
       req.end(message);
     });

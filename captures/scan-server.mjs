@@ -6,7 +6,6 @@ import { SMTPServer } from 'smtp-server';
 
 const server = new SMTPServer({
   name: 'relay.corp.example',
-  banner: 'relay.corp.example ESMTP',
   disabledCommands: ['STARTTLS', 'AUTH'],
   authOptional: true,
   logger: false,

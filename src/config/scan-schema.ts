@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseDuration, parseSize } from './values.js';
 
-/** Where clamd listens: a UNIX socket path, or a TCP host and port. */
+/** Address of clamd: a UNIX socket path, or a TCP host and port. */
 export type ClamavAddress = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
 
 /** Parses "/run/clamav/clamd.ctl", "unix:/path", "tcp://host:3310", "host:3310" or "[::1]:3310". */

@@ -92,13 +92,13 @@ export class ClamavClient {
       });
       socket.on('end', () => finish(parseClamavReply(Buffer.concat(replies).toString('utf8'))));
       socket.on('error', (error: NodeJS.ErrnoException) => {
-        // clamd answers "INSTREAM size limit exceeded. ERROR" and closes while the rest is
+        // clamd sends "INSTREAM size limit exceeded. ERROR" and closes while the rest is
         // still being written: the reply counts, not the broken pipe.
         if (replyBytes > 0) {
           finish(parseClamavReply(Buffer.concat(replies).toString('utf8')));
           return;
         }
-        // Refused, missing socket, reset before a reply: the daemon is not there to answer.
+        // A refused connection, a missing socket or a reset before any reply: clamd is not running.
         finish(new ScanFailure('unavailable', `cannot reach ${this.description} (${error.code ?? error.message})`));
       });
     });

@@ -160,7 +160,7 @@ export class Scanner {
     return verdict.score >= this.spamScore || verdict.action === 'reject';
   }
 
-  /** Queues one message; resolves when every configured scanner has answered or been skipped. */
+  /** Queues one message; the promise resolves once every configured scanner returned a verdict or was skipped. */
   scan(message: Buffer, envelope: ScanEnvelope): Promise<ScanResult> {
     if (message.length > this.maxSize) return Promise.resolve(this.skip('too_large'));
     if (this.queue.length >= this.hardLimit) return Promise.resolve(this.skip('queue_full'));

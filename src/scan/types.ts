@@ -29,7 +29,7 @@ export interface RspamdVerdict {
 
 export type ScannerResult<T> = { status: 'scanned'; verdict: T } | { status: 'not_scanned'; reason: SkipReason };
 
-/** What the scanners said about one message; a scanner that is not configured is absent. */
+/** Verdicts of the scanners on one message; a scanner that is not configured is absent. */
 export interface ScanResult {
   clamav?: ScannerResult<ClamavVerdict>;
   rspamd?: ScannerResult<RspamdVerdict>;

@@ -125,7 +125,7 @@ export class Pipeline {
       const worker = this.messageWorker();
       parser = worker ? new WorkerMessage(worker) : new MessageParser(this.options.mailLimits);
     }
-    const tap = new BodyTap(parser, this.options.scanner?.maxSize);
+    const tap = new BodyTap(parser, this.options.scanner);
     this.bodies.set(tx, tap);
     return tap;
   }
@@ -182,16 +182,20 @@ export class Pipeline {
   private scan(tx: SmtpTransaction, tap: BodyTap | undefined): Promise<ScanResult | undefined> {
     const scanner = this.options.scanner;
     if (!scanner) return Promise.resolve(undefined);
-    if (tx.tls) return Promise.resolve(scanner.skip('tls'));
-    if (tap === undefined) return Promise.resolve(undefined);
-    const copy = tap.takeCopy();
-    if (copy === undefined) return Promise.resolve(scanner.skip('too_large'));
-    return scanner.scan(copy, {
+    const copy = tap?.takeCopy();
+    if (tx.tls) {
+      if (copy instanceof Buffer) scanner.release(copy.length);
+      return Promise.resolve(scanner.skip('tls'));
+    }
+    if (copy === undefined) return Promise.resolve(undefined);
+    if (typeof copy === 'string') return Promise.resolve(scanner.skip(copy));
+    const envelope = {
       ...(tx.mailFrom !== undefined ? { mailFrom: tx.mailFrom } : {}),
       recipients: tx.recipients.filter((r) => r.accepted !== false).map((r) => r.address),
       clientIp: tx.flow.client.ip,
       ...(tx.helo !== undefined ? { helo: tx.helo } : {}),
-    });
+    };
+    return scanner.scan(copy, envelope).finally(() => scanner.release(copy.length));
   }
 
   private onSession(info: SmtpSessionInfo): void {
@@ -211,6 +215,9 @@ export class Pipeline {
     if (!report && !analyzer) return;
     this.enqueue(() => {
         const event = report ? sessionEvent(info) : undefined;
+        // The messages of a TLS session are invisible, so the session stands for them.
+        const scanner = this.options.scanner;
+        if (event && scanner && info.tls) (event.mailtap as Record<string, unknown>).scan = scanFields(scanner.skip('tls'));
         if (!analyzer) return event ?? [];
         const device = analyzer.clientDevice(flow, info.startTs);
         if (event) (event.mailtap as Record<string, unknown>).device = deviceSummary(device);
@@ -279,7 +286,7 @@ function deviceSummary(device: Device): Record<string, unknown> {
 
 /**
  * Hashes the message as sent and passes it on to the MIME parser. With a scanner it also keeps
- * a copy of the message for it, up to copyLimit bytes; a longer message keeps none.
+ * a copy of the message for it, within scan.max_size per message and scan.max_buffer in total.
  */
 class BodyTap implements BodySink {
   size = 0;
@@ -287,13 +294,17 @@ class BodyTap implements BodySink {
   private readonly hash: Hash = createHash('sha256');
   private ended = false;
   private copy: Buffer[] | undefined;
+  /** Bytes in copy, reserved in the scanner's max_buffer. */
+  private copied = 0;
+  /** Why the copy was dropped: over max_size, or no room left in max_buffer. */
+  private dropped: 'too_large' | 'queue_full' | undefined;
 
   constructor(
     parser: MessageSink | undefined,
-    private readonly copyLimit: number | undefined,
+    private readonly scanner: Scanner | undefined,
   ) {
     this.parser = parser;
-    if (copyLimit !== undefined) this.copy = [];
+    if (scanner !== undefined) this.copy = [];
   }
 
   write(chunk: Buffer): void {
@@ -301,18 +312,36 @@ class BodyTap implements BodySink {
     this.size += chunk.length;
     this.hash.update(chunk);
     this.parser?.write(chunk);
-    if (this.copy !== undefined) {
-      // The SMTP stage may reuse the chunk's memory, so the scanner gets its own copy.
-      if (this.size > (this.copyLimit as number)) this.copy = undefined;
-      else this.copy.push(Buffer.from(chunk));
+    if (this.copy !== undefined) this.keep(chunk);
+  }
+
+  private keep(chunk: Buffer): void {
+    const scanner = this.scanner as Scanner;
+    if (this.size > scanner.maxSize) this.dropCopy('too_large');
+    else if (!scanner.reserve(chunk.length)) this.dropCopy('queue_full');
+    // The SMTP stage may reuse the chunk's memory, so the scanner gets its own copy.
+    else {
+      this.copy?.push(Buffer.from(chunk));
+      this.copied += chunk.length;
     }
   }
 
-  /** Returns the message for the scanner, or undefined when it was over the limit. Call once. */
-  takeCopy(): Buffer | undefined {
+  private dropCopy(reason: 'too_large' | 'queue_full'): void {
+    this.scanner?.release(this.copied);
+    this.copied = 0;
+    this.copy = undefined;
+    this.dropped = reason;
+  }
+
+  /**
+   * Returns the message for the scanner, or the reason it has none. Call once: the bytes stay
+   * reserved in the scanner until the caller releases them.
+   */
+  takeCopy(): Buffer | 'too_large' | 'queue_full' {
     const copy = this.copy;
     this.copy = undefined;
-    return copy === undefined ? undefined : Buffer.concat(copy);
+    if (copy === undefined) return this.dropped ?? 'too_large';
+    return Buffer.concat(copy);
   }
 
   end(complete: boolean): void {

@@ -72,6 +72,7 @@ export const scanSchema = z
     clamav: clamavAddress.optional(),
     rspamd: httpUrl.optional(),
     max_size: bytes.default(10 * 1024 * 1024),
+    max_buffer: bytes.default(256 * 1024 * 1024),
     queue: count.default(64),
     concurrency: count.default(4),
     timeout: seconds.default(10),

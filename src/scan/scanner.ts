@@ -116,6 +116,9 @@ interface Job {
 export class Scanner {
   readonly counters: { clamav?: ScannerCounters; rspamd?: ScannerCounters } = {};
   readonly maxSize: number;
+  /** Bytes of message copies held for the scanners now: messages being received, queued or in flight. */
+  buffered = 0;
+  private readonly maxBuffer: number;
   private readonly clamav: ScannerOptions['clamav'];
   private readonly rspamd: ScannerOptions['rspamd'];
   private readonly clamavHealth: Health | undefined;
@@ -144,10 +147,25 @@ export class Scanner {
       this.rspamdHealth = new Health(this.rspamd.description, retryMs, options.log, now);
     }
     this.maxSize = config.max_size;
+    this.maxBuffer = config.max_buffer;
     this.spamScore = config.spam_score;
     this.queueLimit = config.queue;
     this.hardLimit = options.wait ? config.queue * WAIT_QUEUE_FACTOR : config.queue;
     this.concurrency = config.concurrency;
+  }
+
+  /**
+   * Reserves bytes for a message copy within scan.max_buffer; false when they do not fit. The
+   * holder gives them back with release().
+   */
+  reserve(bytes: number): boolean {
+    if (this.buffered + bytes > this.maxBuffer) return false;
+    this.buffered += bytes;
+    return true;
+  }
+
+  release(bytes: number): void {
+    this.buffered = Math.max(0, this.buffered - bytes);
   }
 
   /** Messages waiting for a free slot. */

@@ -2,7 +2,8 @@
  * Why a message was not scanned:
  * - too_large: the message is over scan.max_size;
  * - tls: the transaction ran inside TLS, so the sensor has no clear text;
- * - queue_full: scan.queue messages were already waiting (live capture never waits);
+ * - queue_full: scan.queue messages were already waiting (live capture never waits), or the
+ *   copies of messages held for the scanners had reached scan.max_buffer;
  * - timeout: the scanner did not answer within scan.timeout;
  * - unavailable: the scanner refused the connection or failed recently (see scan.retry_after);
  * - error: the scanner answered with an error (for example clamd's StreamMaxLength).

@@ -66,4 +66,42 @@ describe('scanning with clamd', () => {
   test('the summary counts the scans', () => {
     assert.match(result.stderr, /scan: clamav 3 scanned, 1 infected, 0 not scanned\n/);
   });
+
+  test('max_size skips the message over it', () => {
+    // Messages of 575, 477 and 709 bytes (captures/README.md).
+    const config = writeScanConfig(dir, `  clamav: ${clamd.socket}\n  max_size: 600\n`);
+    const run = runCli(['read', '--config', config, CAPTURE]);
+    assert.equal(run.status, 0, run.stderr);
+    const scans = run.records.filter((r) => r.event.action === 'smtp-transaction').map((r) => r.mailtap.scan.clamav);
+    assert.deepEqual(scans, [{ status: 'clean' }, { status: 'clean' }, { status: 'not_scanned', reason: 'too_large' }]);
+    assert.equal(run.records.filter((r) => r.rule?.name === 'virus_found').length, 0);
+    assert.match(run.stderr, /clamav 2 scanned, 0 infected, 1 not scanned \(too_large 1\)/);
+  });
+
+  test('a STARTTLS session is recorded as not scanned, reason tls', () => {
+    // office.pcap: office-3 uses STARTTLS on port 587 (captures/README.md).
+    const config = writeScanConfig(dir, `  clamav: ${clamd.socket}\n`);
+    const run = runCli(['read', '--config', config, join(REPO, 'captures', 'office.pcap')]);
+    assert.equal(run.status, 0, run.stderr);
+    const sessions = run.records.filter((r) => r.event.action === 'smtp-session');
+    assert.equal(sessions.length, 1);
+    assert.equal(sessions[0]?.smtp.tls, true);
+    assert.deepEqual(sessions[0]?.mailtap.scan, { clamav: { status: 'not_scanned', reason: 'tls' }, skipped_reason: 'tls' });
+    // Every transaction with a message in clear text is scanned.
+    const transactions = run.records.filter((r) => r.event.action === 'smtp-transaction' && r.mailtap.message);
+    assert.equal(transactions.length, 4);
+    assert.match(run.stderr, /clamav 4 scanned, 0 infected, 1 not scanned \(tls 1\)/);
+  });
+
+  test('max_buffer skips the messages that do not fit', () => {
+    const config = writeScanConfig(dir, `  clamav: ${clamd.socket}\n  max_buffer: 500\n`);
+    const run = runCli(['read', '--config', config, CAPTURE]);
+    assert.equal(run.status, 0, run.stderr);
+    const scans = run.records.filter((r) => r.event.action === 'smtp-transaction').map((r) => r.mailtap.scan.clamav);
+    assert.deepEqual(scans, [
+      { status: 'not_scanned', reason: 'queue_full' },
+      { status: 'clean' },
+      { status: 'not_scanned', reason: 'queue_full' },
+    ]);
+  });
 });

@@ -74,7 +74,7 @@ export const scanSchema = z
     max_size: bytes.default(10 * 1024 * 1024),
     max_buffer: bytes.default(256 * 1024 * 1024),
     queue: count.default(64),
-    concurrency: count.default(4),
+    concurrency: count.default(8),
     timeout: seconds.default(10),
     retry_after: seconds.default(30),
     spam_score: z.number().default(6),

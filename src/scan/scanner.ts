@@ -14,8 +14,6 @@ import {
 
 /** While a scanner stays down, a reminder is logged at most this often. */
 export const DOWN_LOG_INTERVAL_MS = 60_000;
-/** With wait on, the queue may still grow to this many times scan.queue between two checks of busy(). */
-export const WAIT_QUEUE_FACTOR = 4;
 
 export interface ScannerCounters {
   scanned: number;
@@ -27,8 +25,10 @@ export interface ScannerCounters {
 export interface ScannerOptions {
   config: ScanConfig;
   /**
-   * true for capture files: a full queue never drops a message, the reader waits on busy()
-   * instead. false for live capture: a message that finds the queue full is not scanned.
+   * true for capture files: a full queue never drops a message, and the reader waits on busy()
+   * instead. The queue can then grow past scan.queue while the reader processes one chunk of
+   * the file, and its memory is bounded by scan.max_buffer (see reserve()). false for live
+   * capture: a message that finds scan.queue messages waiting is not scanned.
    */
   wait: boolean;
   /** Receives one line per scanner state change ("error: ..." or "...back up..."), never one per message. */
@@ -127,7 +127,8 @@ export class Scanner {
   private running = 0;
   private readonly spamScore: number;
   private readonly queueLimit: number;
-  private readonly hardLimit: number;
+  /** Queued messages past which scan() drops: scan.queue for live capture, none for files. */
+  private readonly dropLimit: number;
   private readonly concurrency: number;
   private waiters: (() => void)[] = [];
 
@@ -150,7 +151,7 @@ export class Scanner {
     this.maxBuffer = config.max_buffer;
     this.spamScore = config.spam_score;
     this.queueLimit = config.queue;
-    this.hardLimit = options.wait ? config.queue * WAIT_QUEUE_FACTOR : config.queue;
+    this.dropLimit = options.wait ? Infinity : config.queue;
     this.concurrency = config.concurrency;
   }
 
@@ -181,7 +182,7 @@ export class Scanner {
   /** Queues one message; the promise resolves once every configured scanner returned a verdict or was skipped. */
   scan(message: Buffer, envelope: ScanEnvelope): Promise<ScanResult> {
     if (message.length > this.maxSize) return Promise.resolve(this.skip('too_large'));
-    if (this.queue.length >= this.hardLimit) return Promise.resolve(this.skip('queue_full'));
+    if (this.queue.length >= this.dropLimit) return Promise.resolve(this.skip('queue_full'));
     return new Promise((resolve) => {
       this.queue.push({ message, envelope, resolve });
       this.pump();

@@ -86,9 +86,14 @@ describe('Scanner', () => {
   it('files: busy() holds the reader while the queue is full and releases it when it drains', async () => {
     const clamav = new FakeClamav();
     const { scanner } = makeScanner({ concurrency: 1, queue: 2 }, true, clamav);
-    const results = [1, 2, 3, 4].map(() => scanner.scan(Buffer.from('m'), ENVELOPE));
+    const results = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(() => scanner.scan(Buffer.from('m'), ENVELOPE));
     await settle();
-    // Nothing dropped: three wait behind the running one.
+    // Nothing dropped: nine wait behind the running one, past scan.queue.
+    assert.equal(scanner.queued, 9);
+    for (let i = 0; i < 6; i++) {
+      clamav.answer();
+      await settle();
+    }
     assert.equal(scanner.queued, 3);
     let released = false;
     void scanner.busy()?.then(() => (released = true));
@@ -104,6 +109,7 @@ describe('Scanner', () => {
     clamav.answer();
     await Promise.all(results);
     assert.equal(scanner.counters.clamav?.notScanned.queue_full, 0);
+    assert.equal(scanner.counters.clamav?.scanned, 10);
   });
 
   it('a message over max_size is not scanned', async () => {

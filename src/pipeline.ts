@@ -178,7 +178,7 @@ export class Pipeline {
     );
   }
 
-  /** Starts the scan of a transaction's message; undefined without a scanner or a message. */
+  /** Starts the scan of a transaction's message. The promise resolves to undefined without a scanner or a message. */
   private scan(tx: SmtpTransaction, tap: BodyTap | undefined): Promise<ScanResult | undefined> {
     const scanner = this.options.scanner;
     if (!scanner) return Promise.resolve(undefined);
@@ -215,7 +215,7 @@ export class Pipeline {
     if (!report && !analyzer) return;
     this.enqueue(() => {
         const event = report ? sessionEvent(info) : undefined;
-        // The messages of a TLS session are invisible, so the session stands for them.
+        // The messages of a TLS session are invisible, so the session record carries their scan status.
         const scanner = this.options.scanner;
         if (event && scanner && info.tls) (event.mailtap as Record<string, unknown>).scan = scanFields(scanner.skip('tls'));
         if (!analyzer) return event ?? [];

@@ -20,7 +20,9 @@ export const READ_HELP = `Usage: mailtap read [options] FILE...
 
 Reads pcap, pcapng or gzip-compressed capture files ("-" for stdin) and prints one record per
 SMTP transaction, one per session without a transaction (for example after STARTTLS), and the
-alerts of the detection rules (configured with --config) in the same stream.
+alerts of the detection rules (configured with --config) in the same stream. With clamd or
+rspamd named under scan: in the configuration, every clear-text message is scanned, and
+reading pauses while the scan queue is full (see docs/scanning.md).
 
 Options:
   --format json|table   json: one ECS document per line (default); table: a row per record

@@ -82,7 +82,8 @@ const lines = [
   '|---|---|---|---|',
   ...rows.map((row) => {
     const extra = row.median - base;
-    const rate = row.summary === '' ? '' : extra > 0 ? String(Math.round(333 / extra)) : 'n/a';
+    let rate = '';
+    if (row.summary !== '') rate = extra > 0 ? String(Math.round(333 / extra)) : 'n/a';
     return `| ${row.name} | ${row.median.toFixed(2)} | ${rate} | ${row.summary} |`;
   }),
   '',

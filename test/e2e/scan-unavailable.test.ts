@@ -89,7 +89,8 @@ describe('clamd that accepts connections and never answers', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('the first message times out, the others skip clamd for retry_after, one error is logged', async () => {
+  // The first message times out, the others skip clamd for retry_after, and one error is logged.
+  test('timeout marks clamd down', async () => {
     const config = writeScanConfig(dir, `  clamav: ${join(dir, 'slow.sock')}\n  timeout: 0.5\n  concurrency: 1\n`);
     // runCli would block this thread, and with it the fake server, so the CLI runs asynchronously.
     const child = spawn(process.execPath, [CLI, 'read', '--config', config, CAPTURE], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -8,6 +8,7 @@ import type { Device, NeighborObservation } from './devices/types.js';
 import { alertEvent } from './events/alert.js';
 import type { EcsEvent } from './events/ecs.js';
 import type { MessageInfo } from './mail/types.js';
+import type { ScanResult } from './scan/types.js';
 import type { SmtpSessionInfo, SmtpTransaction } from './smtp/types.js';
 import type { Flow } from './tcp/types.js';
 
@@ -124,7 +125,13 @@ export class Analyzer {
   }
 
   /** Counts a finished transaction and runs the detectors; returns the alert events raised. */
-  transaction(tx: SmtpTransaction, message: MessageInfo | undefined, eventId: string, device: Device): EcsEvent[] {
+  transaction(
+    tx: SmtpTransaction,
+    message: MessageInfo | undefined,
+    eventId: string,
+    device: Device,
+    scan?: ScanResult,
+  ): EcsEvent[] {
     if (this.counted(tx.startTs)) return [];
     this.devices.recordTransaction(device, tx);
     const observation: MailObservation = {
@@ -143,6 +150,7 @@ export class Analyzer {
     if (tx.mailFrom !== undefined) observation.mailFrom = tx.mailFrom;
     if (tx.authMechanism !== undefined) observation.authMechanism = tx.authMechanism;
     if (tx.authUser !== undefined) observation.authUser = tx.authUser;
+    if (scan !== undefined) observation.scan = scan;
     this.detector.observeTransaction(observation);
     return this.take();
   }

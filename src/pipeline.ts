@@ -10,6 +10,7 @@ import { DEFAULT_SMTP_PORTS, IMPLICIT_TLS_PORTS, SmtpSession } from './smtp/inde
 import type { BodySink, SmtpLimits, SmtpSessionInfo, SmtpTransaction } from './smtp/types.js';
 import { MessageWorkerClient } from './pipeline-messages.js';
 import { FlowTable } from './tcp/index.js';
+import { scanFields, type ScanResult, type Scanner } from './scan/index.js';
 import type { FlowLimits } from './tcp/types.js';
 
 export interface PipelineOptions {
@@ -32,6 +33,11 @@ export interface PipelineOptions {
    * DHCP and neighbour discovery, and their alerts join the events after what raised them.
    */
   analyzer?: Analyzer;
+  /**
+   * Virus and spam scanning of each message (clamd, rspamd). A transaction's event waits for
+   * its scan result; the packet stages do not.
+   */
+  scanner?: Scanner;
   /** Receives every event in order. Called asynchronously, after the body of a message is parsed. */
   onEvent(event: EcsEvent): void;
 }
@@ -55,6 +61,10 @@ export interface PipelineCounters {
 export class Pipeline {
   readonly decoder: Decoder;
   readonly flows: FlowTable;
+  /** The scanner of PipelineOptions, for the run summary. */
+  get scanner(): Scanner | undefined {
+    return this.options.scanner;
+  }
   readonly counters: PipelineCounters = { sessions: 0, transactions: 0, events: 0, anomalies: 0, alerts: 0, emptyFlows: 0 };
 
   private readonly options: PipelineOptions;
@@ -115,7 +125,7 @@ export class Pipeline {
       const worker = this.messageWorker();
       parser = worker ? new WorkerMessage(worker) : new MessageParser(this.options.mailLimits);
     }
-    const tap = new BodyTap(parser);
+    const tap = new BodyTap(parser, this.options.scanner);
     this.bodies.set(tx, tap);
     return tap;
   }
@@ -151,19 +161,41 @@ export class Pipeline {
     const digest = hasBody ? tap.digest() : undefined;
     const message: Promise<MessageInfo | undefined> =
       hasBody && tap.parser ? tap.parser.result : Promise.resolve(undefined);
-    // The body is parsed from now on; the event is built when the chain reaches it.
+    const scanned = this.scan(tx, hasBody ? tap : undefined);
+    // The body is parsed (and scanned) from now on; the event is built when the chain reaches it.
     this.enqueue(() =>
-      message.then((info) => {
+      Promise.all([message, scanned]).then(([info, scan]) => {
         if (info) this.counters.anomalies += info.anomalies.length;
         const event = transactionEvent(tx, info, digest);
+        if (scan) (event.mailtap as Record<string, unknown>).scan = scanFields(scan);
         const analyzer = this.options.analyzer;
         if (!analyzer) return event;
         // The analyzer runs here, in event order, so that devices and alerts follow the records.
         const device = analyzer.clientDevice(tx.flow, tx.startTs);
         (event.mailtap as Record<string, unknown>).device = deviceSummary(device);
-        return [event, ...analyzer.transaction(tx, info, event.event.id, device)];
+        return [event, ...analyzer.transaction(tx, info, event.event.id, device, scan)];
       }),
     );
+  }
+
+  /** Starts the scan of a transaction's message. The promise resolves to undefined without a scanner or a message. */
+  private scan(tx: SmtpTransaction, tap: BodyTap | undefined): Promise<ScanResult | undefined> {
+    const scanner = this.options.scanner;
+    if (!scanner) return Promise.resolve(undefined);
+    const copy = tap?.takeCopy();
+    if (tx.tls) {
+      if (copy instanceof Buffer) scanner.release(copy.length);
+      return Promise.resolve(scanner.skip('tls'));
+    }
+    if (copy === undefined) return Promise.resolve(undefined);
+    if (typeof copy === 'string') return Promise.resolve(scanner.skip(copy));
+    const envelope = {
+      ...(tx.mailFrom !== undefined ? { mailFrom: tx.mailFrom } : {}),
+      recipients: tx.recipients.filter((r) => r.accepted !== false).map((r) => r.address),
+      clientIp: tx.flow.client.ip,
+      ...(tx.helo !== undefined ? { helo: tx.helo } : {}),
+    };
+    return scanner.scan(copy, envelope).finally(() => scanner.release(copy.length));
   }
 
   private onSession(info: SmtpSessionInfo): void {
@@ -183,6 +215,9 @@ export class Pipeline {
     if (!report && !analyzer) return;
     this.enqueue(() => {
         const event = report ? sessionEvent(info) : undefined;
+        // The messages of a TLS session are invisible, so the session record carries their scan status.
+        const scanner = this.options.scanner;
+        if (event && scanner && info.tls) (event.mailtap as Record<string, unknown>).scan = scanFields(scanner.skip('tls'));
         if (!analyzer) return event ?? [];
         const device = analyzer.clientDevice(flow, info.startTs);
         if (event) (event.mailtap as Record<string, unknown>).device = deviceSummary(device);
@@ -249,15 +284,27 @@ function deviceSummary(device: Device): Record<string, unknown> {
   return summary;
 }
 
-/** Hashes the message as sent and passes it on to the MIME parser. */
+/**
+ * Hashes the message as sent and passes it on to the MIME parser. With a scanner it also keeps
+ * a copy of the message for it, within scan.max_size per message and scan.max_buffer in total.
+ */
 class BodyTap implements BodySink {
   size = 0;
   readonly parser: MessageSink | undefined;
   private readonly hash: Hash = createHash('sha256');
   private ended = false;
+  private copy: Buffer[] | undefined;
+  /** Bytes in copy, reserved in the scanner's max_buffer. */
+  private copied = 0;
+  /** Why the copy was dropped: over max_size, or no room left in max_buffer. */
+  private dropped: 'too_large' | 'queue_full' | undefined;
 
-  constructor(parser: MessageSink | undefined) {
+  constructor(
+    parser: MessageSink | undefined,
+    private readonly scanner: Scanner | undefined,
+  ) {
     this.parser = parser;
+    if (scanner !== undefined) this.copy = [];
   }
 
   write(chunk: Buffer): void {
@@ -265,6 +312,36 @@ class BodyTap implements BodySink {
     this.size += chunk.length;
     this.hash.update(chunk);
     this.parser?.write(chunk);
+    if (this.copy !== undefined) this.keep(chunk);
+  }
+
+  private keep(chunk: Buffer): void {
+    const scanner = this.scanner as Scanner;
+    if (this.size > scanner.maxSize) this.dropCopy('too_large');
+    else if (!scanner.reserve(chunk.length)) this.dropCopy('queue_full');
+    // The SMTP stage may reuse the chunk's memory, so the scanner gets its own copy.
+    else {
+      this.copy?.push(Buffer.from(chunk));
+      this.copied += chunk.length;
+    }
+  }
+
+  private dropCopy(reason: 'too_large' | 'queue_full'): void {
+    this.scanner?.release(this.copied);
+    this.copied = 0;
+    this.copy = undefined;
+    this.dropped = reason;
+  }
+
+  /**
+   * Returns the message for the scanner, or the reason it has none. Call once: the bytes stay
+   * reserved in the scanner until the caller releases them.
+   */
+  takeCopy(): Buffer | 'too_large' | 'queue_full' {
+    const copy = this.copy;
+    this.copy = undefined;
+    if (copy === undefined) return this.dropped ?? 'too_large';
+    return Buffer.concat(copy);
   }
 
   end(complete: boolean): void {

@@ -12,6 +12,8 @@ import type { Config } from '../config/schema.js';
 import type { EcsEvent } from '../events/ecs.js';
 import { escapeJsonForTerminal } from '../events/sanitize.js';
 import { Pipeline } from '../pipeline.js';
+import { Scanner } from '../scan/index.js';
+import { scanSummary } from './scan-summary.js';
 import { formatBytes, formatCount, tableHeader, tableRow } from './format.js';
 import { UsageError, parsePortList } from './usage.js';
 import { normalizeServeArgs, publishStats, serveAddress, startFeed, temporaryStoreDir } from './serve.js';
@@ -22,7 +24,9 @@ export const READ_HELP = `Usage: mailtap read [options] FILE...
 
 Reads pcap, pcapng or gzip-compressed capture files ("-" for stdin) and prints one record per
 SMTP transaction, one per session without a transaction (for example after STARTTLS), and the
-alerts of the detection rules (configured with --config) in the same stream.
+alerts of the detection rules (configured with --config) in the same stream. With clamd or
+rspamd named under scan: in the configuration, every clear-text message is scanned, and
+reading pauses while the scan queue is full (see docs/scanning.md).
 
 Options:
   --format json|table   json: one ECS document per line (default); table: a row per record
@@ -78,6 +82,8 @@ function writeSummary(totals: RunTotals, pipeline: Pipeline): void {
       `${formatCount(counters.events)} records, ${formatCount(counters.anomalies)} anomalies, ` +
       `${formatCount(counters.alerts)} alert events`,
   ];
+  const scan = scanSummary(pipeline.scanner);
+  if (scan !== undefined) lines.push(scan);
   process.stderr.write(lines.join('\n') + '\n');
 }
 
@@ -249,11 +255,22 @@ export async function runRead(argv: string[]): Promise<number> {
         },
       })
     : undefined;
+  // Reading a file waits for the scanners (see waitForConsumer) rather than skip messages.
+  const scanner =
+    config.scan.clamav !== undefined || config.scan.rspamd !== undefined
+      ? new Scanner({
+          config: config.scan,
+          wait: true,
+          hostname: config.sensor.name,
+          log: (line) => process.stderr.write(`mailtap: ${line}\n`),
+        })
+      : undefined;
   const pipeline = new Pipeline({
     smtpPorts,
     implicitTlsPorts: tlsPorts,
     parseMessages: !values['no-mime'],
     analyzer,
+    ...(scanner ? { scanner } : {}),
     flowLimits: {
       ...(limits.max_flows !== undefined ? { maxFlows: limits.max_flows } : {}),
       ...(limits.flow_buffer !== undefined ? { maxBufferedPerDirection: limits.flow_buffer } : {}),
@@ -297,6 +314,8 @@ export async function runRead(argv: string[]): Promise<number> {
   // Reading waits while stdout is full, so a slow reader of the output bounds memory.
   const waitForConsumer = (): Promise<boolean> | undefined => {
     if (stopSignal !== undefined) return Promise.resolve(false);
+    const scanning = scanner?.busy();
+    if (scanning) return scanning.then(() => stopSignal === undefined);
     const storing = stored?.busy();
     if (storing) return storing.then(() => stopSignal === undefined && stored?.error === undefined);
     if (!out.writableNeedDrain) return undefined;
@@ -359,6 +378,7 @@ export async function runRead(argv: string[]): Promise<number> {
   }
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+  scanner?.close();
   await store?.close();
   temporaryStore?.remove();
   if (stored?.error) {

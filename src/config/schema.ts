@@ -3,6 +3,7 @@ import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { parseCidr, parseDuration, parseMac, parseSize, type Cidr } from './values.js';
 import { feedSchema, makeNotifySchema } from './outputs-schema.js';
+import { scanSchema } from './scan-schema.js';
 
 const PORT_MESSAGE = 'expected a port number from 1 to 65535';
 const port = z.number({ message: PORT_MESSAGE }).int(PORT_MESSAGE).min(1, PORT_MESSAGE).max(65535, PORT_MESSAGE);
@@ -66,6 +67,9 @@ export const RULE_NAMES = [
   'rejected_recipients',
   'risky_attachment',
   'identity_change',
+  'virus_found',
+  'spam_outbound',
+  'spam_rate',
 ] as const;
 
 const owner = z.strictObject({
@@ -193,6 +197,7 @@ export const configSchema = z
       .prefault({}),
     feed: feedSchema,
     notify: makeNotifySchema(RULE_NAMES),
+    scan: scanSchema,
   })
   .superRefine((config, ctx) => {
     const labels = new Set<string>();

@@ -65,9 +65,18 @@ class RejectionRing {
   }
 }
 
+/** Rated and spam messages of a device in the current spam_rate window. */
+interface SpamWindow {
+  window: number;
+  rated: number;
+  spam: number;
+  alerted: boolean;
+}
+
 interface DeviceState {
   volume?: DeviceVolume;
   rejections?: RejectionRing;
+  spam?: SpamWindow;
 }
 
 /** The learned state of a Detector as plain data that JSON keeps; see Detector.exportState. */
@@ -113,12 +122,14 @@ export class Detector {
   private readonly blocked: ReadonlySet<string>;
   private readonly volume: VolumeParams;
   private readonly thresholds: Config['thresholds'];
+  private readonly scanConfig: Config['scan'];
   private firstTs: number | undefined;
   private invalid = 0;
 
   constructor(config: Config, emit: AlertSink) {
     this.rules = ruleSettings(config);
     this.thresholds = config.thresholds;
+    this.scanConfig = config.scan;
     this.book = new AlertBook(
       {
         updateInterval: config.thresholds.alert_update_interval,
@@ -166,6 +177,7 @@ export class Detector {
     }
     this.checkRejectedRecipients(o);
     this.checkAttachments(o);
+    if (o.scan !== undefined) this.checkScan(o);
   }
 
   observeSession(o: SessionObservation): void {
@@ -394,6 +406,65 @@ export class Detector {
       serverIp: o.serverIp,
       serverPort: o.serverPort,
     });
+  }
+
+  private checkScan(o: MailObservation): void {
+    const clamav = o.scan?.clamav;
+    if (this.enabled('virus_found') && clamav?.status === 'scanned' && clamav.verdict.signatures.length > 0) {
+      const signatures = clamav.verdict.signatures.slice(0, MAX_EVIDENCE_ITEMS);
+      this.record('virus_found', o, `sent a message with ${signatures.join(', ')} (clamd)`, {
+        signatures,
+        mailFrom: o.mailFrom,
+        recipients: o.recipients.length,
+        serverIp: o.serverIp,
+        serverPort: o.serverPort,
+      });
+    }
+    const rspamd = o.scan?.rspamd;
+    if (rspamd?.status !== 'scanned') return;
+    const verdict = rspamd.verdict;
+    const spam = verdict.score >= this.scanConfig.spam_score || verdict.action === 'reject';
+    if (spam && this.enabled('spam_outbound')) {
+      this.record('spam_outbound', o, `sent a message that rspamd scored ${verdict.score} (action ${verdict.action})`, {
+        score: verdict.score,
+        requiredScore: Number.isFinite(verdict.requiredScore) ? verdict.requiredScore : undefined,
+        threshold: this.scanConfig.spam_score,
+        action: verdict.action,
+        symbols: verdict.symbols.slice(0, MAX_EVIDENCE_ITEMS),
+        mailFrom: o.mailFrom,
+        recipients: o.recipients.length,
+        serverIp: o.serverIp,
+        serverPort: o.serverPort,
+      });
+    }
+    if (this.enabled('spam_rate')) this.checkSpamRate(o, spam);
+  }
+
+  private checkSpamRate(o: MailObservation, spam: boolean): void {
+    const rate = this.scanConfig.spam_rate;
+    const state = this.state(o.device);
+    const window = Math.floor(o.ts / rate.window);
+    if (state.spam === undefined || state.spam.window !== window) state.spam = { window, rated: 0, spam: 0, alerted: false };
+    const counts = state.spam;
+    counts.rated++;
+    if (spam) counts.spam++;
+    if (counts.rated < rate.min_messages || counts.spam < counts.rated * rate.share) return;
+    const percent = Math.round((counts.spam / counts.rated) * 100);
+    // One match per window that crosses; later messages of that window refresh the evidence only.
+    this.record(
+      'spam_rate',
+      o,
+      `sent ${counts.spam} spam messages out of ${counts.rated} rated within ${formatDuration(rate.window)} (${percent} %)`,
+      {
+        window: { start: window * rate.window, end: (window + 1) * rate.window, seconds: rate.window },
+        rated: counts.rated,
+        spam: counts.spam,
+        share: counts.spam / counts.rated,
+        threshold: { share: rate.share, minMessages: rate.min_messages, spamScore: this.scanConfig.spam_score },
+      },
+      counts.alerted ? 0 : 1,
+    );
+    counts.alerted = true;
   }
 
   private checkIdentity(o: MailObservation | SessionObservation): void {

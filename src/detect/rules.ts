@@ -67,6 +67,24 @@ export const RULES: Record<RuleName, RuleInfo> = {
       'MAC used more than identity_max_ehlo_names distinct EHLO names: a device replaced or impersonated.',
     defaultSeverity: 'medium',
   },
+  virus_found: {
+    description:
+      'clamd found a signature in a message a device sent (scan.clamav). The evidence names the signatures.',
+    defaultSeverity: 'critical',
+  },
+  spam_outbound: {
+    description:
+      'rspamd rated a message a device sent at scan.spam_score or more, or chose the action reject ' +
+      '(scan.rspamd): the device sends spam, as a compromised host or a hijacked account does.',
+    defaultSeverity: 'high',
+  },
+  spam_rate: {
+    description:
+      'Of the messages rspamd rated for one device within scan.spam_rate.window, at least ' +
+      'scan.spam_rate.min_messages were rated and a share of scan.spam_rate.share or more was spam ' +
+      '(by the spam_outbound measure).',
+    defaultSeverity: 'high',
+  },
 };
 
 /** The enabled flag and severity of every rule, with the config's overrides applied. */

@@ -1,5 +1,6 @@
 import type { RULE_NAMES, SEVERITIES } from '../config/schema.js';
 import type { Device, Owner } from '../devices/types.js';
+import type { ScanResult } from '../scan/types.js';
 
 export type RuleName = (typeof RULE_NAMES)[number];
 export type Severity = (typeof SEVERITIES)[number];
@@ -39,6 +40,8 @@ export interface MailObservation {
   authMechanism?: string;
   authUser?: string;
   attachments: AttachmentObservation[];
+  /** What clamd and rspamd said about the message; undefined when scanning is off or there was no message. */
+  scan?: ScanResult;
 }
 
 /** Detector input for one SMTP session, also one without a transaction. */

@@ -5,6 +5,7 @@ import { ConfigError } from '../config/load.js';
 import { runDevices } from './devices.js';
 import { runAlerts, runMessages, runShow } from './query.js';
 import { READ_HELP, runRead } from './read.js';
+import { runTui } from './tui.js';
 import { UsageError } from './usage.js';
 
 const HELP = `Usage: mailtap COMMAND [options]
@@ -19,6 +20,8 @@ Commands:
                     list the stored SMTP transactions of a device (label, MAC or IP)
   show --db DIR ID  print the stored event with this event.id
   devices --db DIR  list the device records of an event store
+  tui --url ws://HOST:PORT/v1/events
+                    show a running sensor's feed in the terminal dashboard
 
 Options:
   -h, --help     this help
@@ -45,6 +48,8 @@ async function main(argv: string[]): Promise<number> {
       return runMessages(rest);
     case 'show':
       return runShow(rest);
+    case 'tui':
+      return runTui(rest);
     case '--version':
     case '-V':
       process.stdout.write(`mailtap ${version()}\n`);
@@ -56,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(HELP + '\n' + (command === undefined ? '' : '\n' + READ_HELP + '\n'));
       return command === undefined ? 2 : 0;
     default:
-      throw new UsageError(`unknown command "${command}": expected read, devices, alerts, messages or show`);
+      throw new UsageError(`unknown command "${command}": expected read, devices, alerts, messages, show or tui`);
   }
 }
 
@@ -78,7 +83,7 @@ main(process.argv.slice(2)).then(
     }
     if (error instanceof UsageError || String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS')) {
       const command = process.argv[2];
-      const help = ['read', 'devices', 'alerts', 'messages', 'show'].includes(command ?? '') ? `mailtap ${command} --help` : 'mailtap --help';
+      const help = ['read', 'devices', 'alerts', 'messages', 'show', 'tui'].includes(command ?? '') ? `mailtap ${command} --help` : 'mailtap --help';
       process.stderr.write(`mailtap: ${(error as Error).message}\nRun "${help}" for usage.\n`);
       process.exitCode = 2;
       return;

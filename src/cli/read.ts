@@ -13,6 +13,7 @@ import { escapeJsonForTerminal } from '../events/sanitize.js';
 import { Pipeline } from '../pipeline.js';
 import { formatBytes, formatCount, tableHeader, tableRow } from './format.js';
 import { UsageError, parsePortList } from './usage.js';
+import { parseSpeed, startReplayDashboard, type ReplayDashboard } from '../tui/index.js';
 
 export const READ_HELP = `Usage: mailtap read [options] FILE...
 
@@ -31,6 +32,10 @@ Options:
                         (default 465)
   --no-mime             skip header and MIME parsing of message bodies
   --no-progress         no progress bar, even on a terminal
+  --tui                 show the events in the terminal dashboard instead of printing them; the
+                        dashboard stays after the end of the input until q
+  --speed N             with --tui, replay at N times the capture's own pace (default 1);
+                        0 or max: as fast as possible
   -q, --quiet           no summary on stderr
   -h, --help            this help
 
@@ -157,6 +162,8 @@ export async function runRead(argv: string[]): Promise<number> {
       'tls-ports': { type: 'string' },
       'no-mime': { type: 'boolean', default: false },
       'no-progress': { type: 'boolean', default: false },
+      tui: { type: 'boolean', default: false },
+      speed: { type: 'string' },
       quiet: { type: 'boolean', short: 'q', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -176,12 +183,18 @@ export async function runRead(argv: string[]): Promise<number> {
     values['tls-ports'] !== undefined ? parsePortList(values['tls-ports'], '--tls-ports') : config.smtp.implicit_tls_ports;
   const limits = config.limits;
 
+  if (values.speed !== undefined && !values.tui) throw new UsageError('--speed needs --tui');
+  const speed = parseSpeed(values.speed);
   const out = process.stdout;
-  if (format === 'table') out.write(tableHeader() + '\n');
+  if (format === 'table' && !values.tui) out.write(tableHeader() + '\n');
   // tableRow sanitizes its cells itself; JSON text gets the terminal escapes per written chunk.
   const records = new LineWriter(out, format === 'table' ? undefined : escapeJsonForTerminal);
-  const print =
-    format === 'table'
+  // With --tui the records go to the dashboard instead of stdout. It opens just before reading,
+  // so that the errors of the steps before it reach a normal terminal.
+  let dashboard: ReplayDashboard | undefined;
+  const print = values.tui
+    ? (event: EcsEvent) => dashboard?.push(event)
+    : format === 'table'
       ? (event: EcsEvent) => records.add(tableRow(event))
       : (event: EcsEvent) => records.add(JSON.stringify(event));
   let store: EventStore | undefined;
@@ -223,7 +236,8 @@ export async function runRead(argv: string[]): Promise<number> {
   };
   const size = totalSize(positionals);
   const showProgress =
-    !values['no-progress'] && process.stderr.isTTY === true && size !== undefined && size > 64 * 1024 * 1024;
+    !values['no-progress'] &&
+    !values.tui && process.stderr.isTTY === true && size !== undefined && size > 64 * 1024 * 1024;
   const bar = showProgress
     ? new SingleBar({
         stream: process.stderr,
@@ -240,13 +254,16 @@ export async function runRead(argv: string[]): Promise<number> {
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopSignal !== undefined) process.exit(signal === 'SIGINT' ? 130 : 143);
     stopSignal = signal;
+    dashboard?.quit();
     if (positionals.includes('-')) process.stdin.destroy();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   // Reading waits while stdout is full, so a slow reader of the output bounds memory.
   const waitForConsumer = (): Promise<boolean> | undefined => {
-    if (stopSignal !== undefined) return Promise.resolve(false);
+    if (stopSignal !== undefined || dashboard?.quitRequested) return Promise.resolve(false);
+    const pacing = dashboard?.pacer.waitForRoom();
+    if (pacing) return pacing.then(() => stopSignal === undefined && !dashboard?.quitRequested);
     const storing = stored?.busy();
     if (storing) return storing.then(() => stopSignal === undefined && stored?.error === undefined);
     if (!out.writableNeedDrain) return undefined;
@@ -255,6 +272,10 @@ export async function runRead(argv: string[]): Promise<number> {
 
   let doneBytes = 0;
   try {
+    if (values.tui) {
+      dashboard = startReplayDashboard({ files: positionals, speed, sensor: config.sensor.name });
+      dashboard.watch(pipeline, () => ({ packets: totals.capture.packets, bytes: totals.capture.inputBytes }));
+    }
     for (const file of positionals) {
       if (stopSignal !== undefined) break;
       const before = totals.capture.inputBytes;
@@ -283,7 +304,10 @@ export async function runRead(argv: string[]): Promise<number> {
     if (store) {
       for (const device of analyzer.inventory.list()) await store.putDevice(device);
     }
+    await dashboard?.finish();
   } finally {
+    // Give the terminal back before an internal error is reported.
+    dashboard?.destroy();
     // Also before an internal error is reported, so that the records read so far come first.
     records.flush();
   }

@@ -1,7 +1,8 @@
 import blessed from 'blessed';
 import { deviceName, SORT_KEYS, type DashboardModel, type DeviceState, type SortKey } from './model.js';
 import { barChart, clockTime, compactCount, dateTime, formatDuration, SEVERITY_COLOR, statsSummary, statusCell } from './format.js';
-import { safeText } from './text.js';
+import { sanitizeForTerminal } from '../events/sanitize.js';
+import { displayWidth, safeText } from './text.js';
 
 /**
  * The terminal dashboard: a header with the sensor's figures, the device table, the alert list,
@@ -41,7 +42,7 @@ const HELP_TEXT = [
   '  PgUp/PgDn        move by a page',
   '  Enter            details of the selected device',
   '  Esc, Backspace   back from the details or this help',
-  '  /                filter devices (name, vendor, MAC, IP, EHLO); empty clears',
+  '  /                filter by name, vendor, MAC, IP or EHLO; empty clears',
   '  s                sort: status, messages/h, last seen, name',
   '  p                pause or resume the display',
   '  ?                this help',
@@ -180,17 +181,21 @@ export class Dashboard {
   private drawHeader(): void {
     const model = this.model;
     const stats = model.stats;
+    const width = Number(this.screen.width);
     const state = this.options.state?.() ?? '';
-    const sensor = stats !== undefined ? `sensor ${safeText(stats.sensor, 24)}  ` : '';
-    const sources = stats !== undefined && stats.sources.length > 0 ? `on ${safeText(stats.sources.join(','), 30)}  ` : '';
-    const uptime = stats !== undefined ? `up ${formatDuration(stats.uptimeSeconds)}  ` : '';
-    const line1 = `{bold}mailtap{/bold}  ${sensor}${sources}${uptime}${safeText(this.options.source, 40)}`;
-    const stateText = state !== '' ? `  {yellow-fg}{bold}${safeText(state, 40)}{/}` : '';
-    const paused = this.paused ? '  {black-fg}{yellow-bg} PAUSED {/}' : '';
-    const line2 =
-      `${statsSummary(stats)}  devices ${compactCount(model.devices.size)}  alerts ${compactCount(model.alerts.size)}` +
-      `  ${dateTime(model.now)} UTC${stateText}${paused}`;
-    this.header.setContent(line1 + '\n' + line2);
+    // Each line is built from parts in order of importance; parts that do not fit are left out.
+    const line1: HeaderPart[] = [{ text: 'mailtap', style: 'bold' }];
+    if (stats !== undefined) line1.push({ text: `sensor ${stats.sensor}` }, { text: `up ${formatDuration(stats.uptimeSeconds)}` });
+    if (state !== '') line1.push({ text: state, style: 'yellow-fg}{bold' });
+    if (this.paused) line1.push({ text: ' PAUSED ', style: 'black-fg}{yellow-bg' });
+    line1.push({ text: this.options.source });
+    if (stats !== undefined && stats.sources.length > 0) line1.push({ text: `on ${stats.sources.join(', ')}`, cut: true });
+    const line2: HeaderPart[] = [
+      { text: statsSummary(stats) },
+      { text: `devices ${compactCount(model.devices.size)}  alerts ${compactCount(model.alerts.size)}` },
+      { text: `${dateTime(model.now)} UTC` },
+    ];
+    this.header.setContent(joinParts(line1, width) + '\n' + joinParts(line2, width));
   }
 
   private columns(width: number): { name: number; mac: boolean } {
@@ -455,6 +460,31 @@ export class Dashboard {
     this.userSelected = true;
     this.draw(true);
   }
+}
+
+interface HeaderPart {
+  text: string;
+  /** blessed tags opened before the text and closed after it. */
+  style?: string;
+  /** Cut with an ellipsis to the space left instead of being left out. */
+  cut?: boolean;
+}
+
+/** Joins parts with two spaces, within width columns. The texts may come from the wire. */
+function joinParts(parts: HeaderPart[], width: number): string {
+  let used = 0;
+  let out = '';
+  for (const part of parts) {
+    const gap = used === 0 ? 0 : 2;
+    const room = width - used - gap;
+    const plain = safeText(part.text);
+    const size = displayWidth(sanitizeForTerminal(part.text));
+    if (size > room && !(part.cut === true && room >= 8)) continue;
+    const text = size > room ? safeText(part.text, room) : plain;
+    out += ' '.repeat(gap) + (part.style !== undefined ? `{${part.style}}${text}{/}` : text);
+    used += gap + Math.min(size, room);
+  }
+  return out;
 }
 
 function place(element: blessed.Widgets.BoxElement, top: number, left: number, width: number, height: number): void {

@@ -136,6 +136,8 @@ export class Dashboard {
       return;
     }
     this.drawnVersion = this.model.version;
+    // The stacked layout sizes the device table by the number of devices.
+    if (Math.min(this.model.devices.size, 1000) !== this.laidOutDevices) this.layout();
     this.drawHeader();
     const list = this.model.deviceList(this.filter, this.sort);
     this.drawDevices(list);
@@ -158,6 +160,7 @@ export class Dashboard {
   }
 
   private layout(): void {
+    this.laidOutDevices = Math.min(this.model.devices.size, 1000);
     const width = Math.max(20, Number(this.screen.width));
     const height = Math.max(10, Number(this.screen.height));
     const chartRows = height >= 32 ? 3 : 1;
@@ -169,7 +172,10 @@ export class Dashboard {
       place(this.devicesBox, middleTop, 0, width - alertsWidth - 1, middleHeight);
       place(this.alertsBox, middleTop, width - alertsWidth, alertsWidth, middleHeight);
     } else {
-      const devicesHeight = Math.max(3, Math.ceil(middleHeight * 0.6));
+      // The device table takes the rows its devices need, at most 60 % of the middle; the alerts
+      // get the rest.
+      const wanted = this.model.devices.size + 2;
+      const devicesHeight = Math.max(Math.min(5, middleHeight - 2), Math.min(wanted, Math.ceil(middleHeight * 0.6)));
       place(this.devicesBox, middleTop, 0, width, devicesHeight);
       place(this.alertsBox, middleTop + devicesHeight, 0, width, middleHeight - devicesHeight);
     }
@@ -242,8 +248,8 @@ export class Dashboard {
     const now = this.model.now;
     for (let i = this.scrollTop; i < Math.min(list.length, this.scrollTop + rows); i++) {
       const device = list[i];
-      const row =
-        statusCell(device.severityRank, device.alerts.size, 8) +
+      const status = statusCell(device.severityRank, device.alerts.size, 8);
+      const rest =
         ' ' +
         safeText(deviceName(device), name, true) +
         ' ' +
@@ -255,7 +261,8 @@ export class Dashboard {
         compactCount(device.recipientsPerMinute.total(now)).padStart(7) +
         ' ' +
         clockTime(device.lastSeen);
-      lines.push(i === index && this.mode !== 'detail' ? `{inverse}${row}{/inverse}` : row);
+      // statusCell ends with {/}, which closes every tag, so the selected row opens inverse twice.
+      lines.push(i === index && this.mode !== 'detail' ? `{inverse}${status}{inverse}${rest}{/inverse}` : status + rest);
     }
     if (list.length === 0) lines.push(this.filter !== '' ? '(no device matches the filter)' : '(no devices yet)');
     this.devicesBox.setContent(lines.join('\n'));
@@ -431,6 +438,8 @@ export class Dashboard {
   }
 
   private modeBeforeHelp: Mode = 'main';
+  /** Device count (capped at 1000) that the current layout was made for. */
+  private laidOutDevices = -1;
 
   private back(): void {
     if (this.mode === 'help') {

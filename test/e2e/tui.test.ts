@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { CLI, REPO } from './cli.js';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { CLI, REPO, readRecords, type Fields } from './cli.js';
 import { PcapBuilder, addSmtpConnection } from './pcap-builder.js';
 
 /**
@@ -194,5 +196,68 @@ describe('dashboard on hostile text', () => {
     keys('hostile', 'q');
     await waitForPane('hostile', (s) => s.includes('EXIT=0'));
     assert.equal(paneFormat('hostile', '#{pane_title}'), titleBefore);
+  });
+});
+
+describe('dashboard on a sensor feed', () => {
+  let server: WebSocketServer;
+  let events: Fields[] = [];
+  const sockets: WebSocket[] = [];
+  const subscriptions: Array<{ since?: number; authorization?: string }> = [];
+  /** Events the server has stored: the first `stored` of the story's records, seq 1..stored. */
+  let stored = 0;
+  let laptopAt = 0;
+
+  before(async () => {
+    events = readRecords(STORY, ['--config', STORY_CONFIG]);
+    // The server holds back the laptop's transaction and what follows it until the reconnect.
+    laptopAt = events.findIndex((event) => event.source?.ip === '10.98.0.162');
+    stored = laptopAt;
+    server = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/v1/events' });
+    await new Promise((resolve) => server.once('listening', resolve));
+    server.on('connection', (socket, request) => {
+      sockets.push(socket);
+      socket.send(JSON.stringify({ type: 'hello', version: '0.1.0', sensor: 'feed-lab', last_seq: stored }));
+      socket.on('message', (data) => {
+        const message = JSON.parse(data.toString()) as { type: string; since?: number };
+        subscriptions.push({ since: message.since, authorization: request.headers.authorization });
+        for (let seq = (message.since ?? stored) + 1; seq <= stored; seq++) {
+          socket.send(JSON.stringify({ type: 'event', seq, event: events[seq - 1] }));
+        }
+        socket.send(JSON.stringify({ type: 'live', seq: stored }));
+      });
+    });
+  });
+
+  after(async () => {
+    for (const socket of sockets) socket.terminate();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('attaches and resumes after a disconnect', async () => {
+    const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/v1/events`;
+    startSession('feed', `node ${CLI} tui --url ${url} --token lab-token`);
+    const live = await waitForPane('feed', (s) => / live/.test(s) && s.includes('printer-floor-2'));
+    // Before the laptop: the camera's and the printer's three alerts, six devices.
+    assert.match(live, /Alerts 4, newest first/);
+    assert.match(live, /Devices 6 /);
+    // The first subscription asks for the last 5000 events: since = max(0, last_seq - 5000).
+    assert.deepEqual(subscriptions[0], { since: 0, authorization: 'Bearer lab-token' });
+
+    for (const socket of sockets) socket.close(1001, 'sensor restarting');
+    await waitForPane('feed', (s) => s.includes('disconnected, retrying'));
+    stored = events.length;
+    const resumed = await waitForPane('feed', (s) => s.includes('Alerts 8, newest first') && / live/.test(s));
+    assert.equal(subscriptions[1].since, laptopAt);
+    assert.match(resumed, /Devices 7 /);
+    assert.match(resumed, /HIGH 4 +Intel Corporate/);
+    // The story is more than an hour older than the wall clock that a live feed follows, so the
+    // last-hour columns are 0; the totals in the detail view show nothing was counted twice.
+    keys('feed', 'j', 'Enter');
+    const printer = await waitForPane('feed', (s) => s.includes('Device printer-floor-2'));
+    assert.match(printer, /counts +303 messages, 315 recipients/);
+    keys('feed', 'q');
+    await waitForPane('feed', (s) => s.includes('EXIT=0'));
+    assert.equal(paneFormat('feed', '#{alternate_on}'), '0');
   });
 });

@@ -32,7 +32,7 @@ const T0 = Date.UTC(2026, 11, 4, 8, 0, 0) / 1000;
 const RULES = ['relay_bypass', 'volume_spike', 'cleartext_auth', 'new_sender', 'risky_attachment'];
 const SEVERITIES = ['low', 'medium', 'high', 'critical'];
 
-/** A deterministic PRNG (mulberry32), so every run draws the same devices and events. */
+/** Returns a deterministic PRNG (mulberry32), so every run draws the same devices and events. */
 function prng(seed) {
   let a = seed >>> 0;
   return () => {

@@ -3,7 +3,7 @@ import type { SensorStats } from '../events/consumer.js';
 
 /**
  * The dashboard's state, fed by ECS events and SensorStats and read by the view. It draws
- * nothing and knows no terminal, so it is tested on its own. Every collection has a cap:
+ * nothing and uses no terminal, so it is tested on its own. Every collection has a cap:
  * devices, alerts and per-device transactions are dropped oldest first past their limits.
  */
 
@@ -193,10 +193,19 @@ export class DashboardModel {
     this.limits = { ...DEFAULT_MODEL_LIMITS, ...limits };
   }
 
-  /** Applies one ECS event from the pipeline or the feed. Never throws on odd input. */
+  /** Applies one ECS event from the pipeline or the feed; a malformed event is counted in invalidEvents. */
   ingest(event: EcsEvent): void {
     this.events++;
     this.version++;
+    try {
+      this.apply(event);
+    } catch {
+      // Feed events are untrusted JSON: a field of an unexpected type must not stop the dashboard.
+      this.invalidEvents++;
+    }
+  }
+
+  private apply(event: EcsEvent): void {
     const meta = objectAt(event, 'event');
     const time = seconds(event['@timestamp']);
     if (meta === undefined || !Number.isFinite(time)) {
@@ -258,7 +267,10 @@ export class DashboardModel {
     if (sort === 'name') {
       const names = list.map(deviceName);
       const order = names.map((_, i) => i);
-      order.sort((a, b) => (names[a] < names[b] ? -1 : names[a] > names[b] ? 1 : list[a].key < list[b].key ? -1 : 1));
+      order.sort((a, b) => {
+        if (names[a] !== names[b]) return names[a] < names[b] ? -1 : 1;
+        return list[a].key < list[b].key ? -1 : 1;
+      });
       return order.map((i) => list[i]);
     }
     // The sort keys go into typed arrays once per device, so that the comparator (about 140,000

@@ -85,6 +85,7 @@ export class Dashboard {
       options.screen ??
       blessed.screen({ smartCSR: true, fullUnicode: true, autoPadding: false, title: 'mailtap', warnings: false });
     const screen = this.screen;
+
     const box = (extra: blessed.Widgets.BoxOptions) =>
       blessed.box({ parent: screen, tags: true, wrap: false, ...extra });
     this.header = box({ top: 0, left: 0, width: '100%', height: 2, style: { fg: 'white', bg: 'blue' } });
@@ -112,6 +113,7 @@ export class Dashboard {
       inputOnFocus: false,
       style: { fg: 'black', bg: 'yellow' },
     });
+
     this.bindKeys();
     screen.on('resize', () => {
       this.layout();
@@ -341,12 +343,14 @@ export class Dashboard {
       field('seen', `${dateTime(device.firstSeen)} to ${dateTime(device.lastSeen)} UTC`),
     ];
     for (const line of info) if (line !== undefined) lines.push(line);
+
     const alerts = this.model.alertsOf(device.key);
     lines.push('', `{bold}Alerts{/bold} ${alerts.length}`);
     for (const alert of alerts) {
       const head = `${clockTime(alert.lastSeen)} ${alert.severity.toUpperCase().padEnd(8)} ${alert.rule} x${alert.count} `;
       lines.push(`{${SEVERITY_COLOR[alert.severity]}}${safeText(head, width)}{/}${safeText(alert.message, Math.max(0, width - head.length))}`);
     }
+
     const transactions = device.transactions;
     lines.push('', `{bold}Recent messages{/bold} ${transactions.length} kept, newest first`);
     for (let i = transactions.length - 1; i >= 0; i--) {
@@ -377,12 +381,14 @@ export class Dashboard {
       this.destroy();
       this.options.onQuit();
     });
+
     screen.key(['up', 'k'], () => this.move(-1));
     screen.key(['down', 'j'], () => this.move(1));
     screen.key(['pageup'], () => this.move(-this.pageRows));
     screen.key(['pagedown'], () => this.move(this.pageRows));
     screen.key(['home', 'g'], () => this.move(-Infinity));
     screen.key(['end', 'S-g'], () => this.move(Infinity));
+
     screen.key(['enter'], () => {
       if (this.mode !== 'main' || this.selectedKey === undefined) return;
       this.mode = 'detail';
@@ -405,6 +411,7 @@ export class Dashboard {
       this.helpBox.setFront();
       this.draw(true);
     });
+
     screen.key(['s'], () => {
       if (this.mode !== 'main') return;
       this.sort = SORT_KEYS[(SORT_KEYS.indexOf(this.sort) + 1) % SORT_KEYS.length];
@@ -452,10 +459,10 @@ export class Dashboard {
     this.draw(true);
   }
 
+  /** Moves the selection (or scrolls the detail view) by delta rows; ±Infinity goes to the end. */
   private move(delta: number): void {
     if (this.mode === 'detail') {
-      const step = Number.isFinite(delta) ? delta : delta > 0 ? 1e6 : -1e6;
-      this.detailBox.scroll(step);
+      this.detailBox.scroll(Math.max(-1e6, Math.min(1e6, delta)));
       this.screen.render();
       return;
     }
@@ -463,7 +470,7 @@ export class Dashboard {
     const list = this.model.deviceList(this.filter, this.sort);
     if (list.length === 0) return;
     const current = this.selectedKey !== undefined ? Math.max(0, list.findIndex((d) => d.key === this.selectedKey)) : 0;
-    const next = Math.max(0, Math.min(list.length - 1, current + (Number.isFinite(delta) ? delta : delta > 0 ? list.length : -list.length)));
+    const next = Math.max(0, Math.min(list.length - 1, current + Math.max(-list.length, Math.min(list.length, delta))));
     this.selectedIndex = next;
     this.selectedKey = list[next].key;
     this.userSelected = true;

@@ -241,7 +241,7 @@ describe('dashboard on a sensor feed', () => {
     // Before the laptop: the camera's and the printer's three alerts, six devices.
     assert.match(live, /Alerts 4, newest first/);
     assert.match(live, /Devices 6 /);
-    // The first subscription asks for the last 5000 events: since = max(0, last_seq - 5000).
+    // The first subscription requests the last 5000 events: since = max(0, last_seq - 5000).
     assert.deepEqual(subscriptions[0], { since: 0, authorization: 'Bearer lab-token' });
 
     for (const socket of sockets) socket.close(1001, 'sensor restarting');

@@ -5,7 +5,6 @@ import { ConfigError } from '../config/load.js';
 import { runDevices } from './devices.js';
 import { runAlerts, runMessages, runShow } from './query.js';
 import { READ_HELP, runRead } from './read.js';
-import { runTui } from './tui.js';
 import { UsageError } from './usage.js';
 
 const HELP = `Usage: mailtap COMMAND [options]
@@ -49,7 +48,8 @@ async function main(argv: string[]): Promise<number> {
     case 'show':
       return runShow(rest);
     case 'tui':
-      return runTui(rest);
+      // Loaded on demand, so that blessed does not slow down the start of the other commands.
+      return (await import('./tui.js')).runTui(rest);
     case '--version':
     case '-V':
       process.stdout.write(`mailtap ${version()}\n`);

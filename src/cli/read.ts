@@ -13,7 +13,7 @@ import { escapeJsonForTerminal } from '../events/sanitize.js';
 import { Pipeline } from '../pipeline.js';
 import { formatBytes, formatCount, tableHeader, tableRow } from './format.js';
 import { UsageError, parsePortList } from './usage.js';
-import { parseSpeed, startReplayDashboard, type ReplayDashboard } from '../tui/index.js';
+import type { ReplayDashboard } from '../tui/index.js';
 
 export const READ_HELP = `Usage: mailtap read [options] FILE...
 
@@ -184,7 +184,9 @@ export async function runRead(argv: string[]): Promise<number> {
   const limits = config.limits;
 
   if (values.speed !== undefined && !values.tui) throw new UsageError('--speed needs --tui');
-  const speed = parseSpeed(values.speed);
+  // Loaded only for --tui, so that blessed does not slow down the start of every run.
+  const tui = values.tui ? await import('../tui/index.js') : undefined;
+  const speed = tui ? tui.parseSpeed(values.speed) : 1;
   const out = process.stdout;
   if (format === 'table' && !values.tui) out.write(tableHeader() + '\n');
   // tableRow sanitizes its cells itself; JSON text gets the terminal escapes per written chunk.
@@ -271,9 +273,10 @@ export async function runRead(argv: string[]): Promise<number> {
   };
 
   let doneBytes = 0;
+  const deferredErrors: string[] = [];
   try {
-    if (values.tui) {
-      dashboard = startReplayDashboard({ files: positionals, speed, sensor: config.sensor.name });
+    if (tui) {
+      dashboard = tui.startReplayDashboard({ files: positionals, speed, sensor: config.sensor.name });
       dashboard.watch(pipeline, () => ({ packets: totals.capture.packets, bytes: totals.capture.inputBytes }));
     }
     for (const file of positionals) {
@@ -295,7 +298,10 @@ export async function runRead(argv: string[]): Promise<number> {
         await pipeline.finish();
         await stored?.drain();
         records.flush();
-        process.stderr.write(`mailtap: error: ${error.message} (${error.code})\n`);
+        const message = `mailtap: error: ${error.message} (${error.code})\n`;
+        // While the dashboard owns the terminal, the error waits until it is closed.
+        if (dashboard) deferredErrors.push(message);
+        else process.stderr.write(message);
       }
       doneBytes += file === '-' ? 0 : totals.capture.inputBytes - before;
     }
@@ -315,6 +321,7 @@ export async function runRead(argv: string[]): Promise<number> {
     bar.update(bar.getTotal());
     bar.stop();
   }
+  for (const message of deferredErrors) process.stderr.write(message);
   // Flush the records first, so that on a terminal the summary comes after the last one.
   await new Promise<void>((resolve) => out.write('', () => resolve()));
   warnIfNothingDecoded(pipeline);

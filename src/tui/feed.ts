@@ -76,7 +76,7 @@ export class FeedClient {
       const seconds = Math.max(0, Math.ceil((this.retryAt - Date.now()) / 1000));
       return `disconnected, retrying in ${seconds} s` + (this.lastError !== undefined ? ` (${this.lastError})` : '');
     }
-    return this.state;
+    return this.sensor !== undefined && this.state === 'live' ? `live from ${this.sensor}` : this.state;
   }
 
   private setState(state: string): void {

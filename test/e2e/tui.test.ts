@@ -143,6 +143,37 @@ describe('dashboard on the story capture', () => {
   });
 });
 
+describe('dashboard on a crash or a signal', () => {
+  it('restores the terminal on a crash', async () => {
+    // The view on the real terminal, then an uncaught exception half a second later.
+    const script =
+      `import('${join(REPO, 'dist', 'tui', 'index.js')}').then((tui) => {` +
+      `new tui.Dashboard({ model: new tui.DashboardModel(), source: 'crash test', onQuit: () => {} });` +
+      `setTimeout(() => { throw new Error('deliberate crash'); }, 500); })`;
+    writeFileSync(join(dir, 'crash.mjs'), script);
+    startSession('crash', `node ${join(dir, 'crash.mjs')}`);
+    await waitForPane('crash', (s) => s.includes('crash test'));
+    assert.equal(paneFormat('crash', '#{alternate_on}'), '1');
+    const screen = await waitForPane('crash', (s) => s.includes('EXIT='));
+    assert.match(screen, /Error: deliberate crash/);
+    assert.match(screen, /EXIT=1/);
+    assert.equal(paneFormat('crash', '#{alternate_on}'), '0');
+    assert.equal(paneFormat('crash', '#{cursor_flag}'), '1');
+  });
+
+  it('quits on SIGTERM', async () => {
+    startSession('term', readTui(STORY, `--config ${STORY_CONFIG}`));
+    await waitForPane('term', (s) => s.includes('end of capture'));
+    const shell = paneFormat('term', '#{pane_pid}');
+    const node = execFileSync('pgrep', ['-P', shell], { encoding: 'utf8' }).trim();
+    process.kill(Number(node), 'SIGTERM');
+    const screen = await waitForPane('term', (s) => s.includes('EXIT='));
+    assert.match(screen, /EXIT=143/);
+    assert.match(screen, /smtp: 355 sessions/);
+    assert.equal(paneFormat('term', '#{alternate_on}'), '0');
+  });
+});
+
 describe('dashboard on hostile text', () => {
   const ehlo = 'evil\x1b]0;pwned\x07\x1b[2J';
   const subject = 'Hello \x1b[31mRED\x1b[0m {bold}tag{/bold}';

@@ -63,7 +63,6 @@ export class Dashboard {
   private readonly footer: blessed.Widgets.BoxElement;
   private readonly detailBox: blessed.Widgets.BoxElement;
   private readonly helpBox: blessed.Widgets.BoxElement;
-  private readonly filterInput: blessed.Widgets.TextboxElement;
   private readonly timer: NodeJS.Timeout | undefined;
   private mode: Mode = 'main';
   private selectedKey: string | undefined;
@@ -102,16 +101,6 @@ export class Dashboard {
       height: HELP_TEXT.split('\n').length,
       content: HELP_TEXT,
       style: { fg: 'black', bg: 'white' },
-    });
-    this.filterInput = blessed.textbox({
-      parent: screen,
-      hidden: true,
-      bottom: 0,
-      left: 8,
-      height: 1,
-      width: '100%-8',
-      inputOnFocus: false,
-      style: { fg: 'black', bg: 'yellow' },
     });
 
     this.bindKeys();
@@ -305,7 +294,10 @@ export class Dashboard {
 
   private drawFooter(): void {
     if (this.mode === 'filter') {
-      this.footer.setContent('filter: ');
+      const width = Number(this.footer.width);
+      const hint = '  (Enter applies, Esc cancels)';
+      const room = Math.max(4, width - 'filter: '.length - hint.length - 1);
+      this.footer.setContent(`filter: ${safeText(this.filterDraft.slice(-room), room)}{inverse} {/inverse}${hint}`);
       return;
     }
     const keys =
@@ -426,25 +418,46 @@ export class Dashboard {
     screen.key(['/'], () => {
       if (this.mode !== 'main') return;
       this.mode = 'filter';
+      this.filterDraft = this.filter;
       this.drawFooter();
-      this.filterInput.setValue(this.filter);
-      this.filterInput.show();
-      this.filterInput.focus();
       this.screen.render();
-      this.filterInput.readInput((error, value) => {
-        this.filterInput.hide();
-        this.mode = 'main';
-        // Enter submits the text; Escape cancels and keeps the previous filter.
-        if (error === null && typeof value === 'string') this.filter = value;
-        this.selectedIndex = 0;
-        this.selectedKey = undefined;
-        this.userSelected = false;
-        this.draw(true);
-      });
+    });
+    // The filter line reads keys itself rather than through a blessed textbox, whose input
+    // listener starts a tick late and loses keys that arrive with the "/" in one read.
+    screen.on('keypress', (ch: string | undefined, key: { name?: string; ctrl?: boolean; full?: string }) => {
+      if (this.mode !== 'filter') return;
+      if (key.name === 'enter' || key.name === 'return') {
+        this.applyFilter(this.filterDraft);
+      } else if (key.name === 'escape') {
+        this.applyFilter(this.filter);
+      } else if (key.name === 'backspace') {
+        this.filterDraft = this.filterDraft.slice(0, -1);
+      } else if (key.ctrl === true && key.name === 'u') {
+        this.filterDraft = '';
+      } else if (ch !== undefined && ch.length === 1 && ch >= ' ' && ch !== '\x7f' && this.filterDraft.length < 64) {
+        this.filterDraft += ch;
+      }
+      this.drawFooter();
+      this.screen.render();
     });
   }
 
   private modeBeforeHelp: Mode = 'main';
+  /** Text typed on the filter line, applied on Enter. */
+  private filterDraft = '';
+
+  private applyFilter(filter: string): void {
+    this.filter = filter;
+    // The Enter or Escape that closes the filter line also reaches the screen's key handlers
+    // after this one; the mode stays "filter" until they ran, so Enter does not open details.
+    setImmediate(() => {
+      this.mode = 'main';
+      this.draw(true);
+    });
+    this.selectedIndex = 0;
+    this.selectedKey = undefined;
+    this.userSelected = false;
+  }
   /** Device count (capped at 1000) that the current layout was made for. */
   private laidOutDevices = -1;
 

@@ -115,6 +115,26 @@ describe('dashboard on the story capture', () => {
     assert.match(printer, /250 2\.0\.0 Ok: queued as/);
   });
 
+  it('filters and sorts devices', async () => {
+    keys('story', 'Escape');
+    await waitForPane('story', (s) => s.includes('Enter details'));
+    // Keys sent in one write, as a fast typist or a paste delivers them.
+    keys('story', '/', 'w', 's', 'Enter');
+    const filtered = await waitForPane('story', (s) => s.includes('Devices 3 of 7'));
+    assert.match(filtered, /filter "ws"/);
+    assert.doesNotMatch(filtered, /printer-floor-2 +30-05/);
+    assert.doesNotMatch(filtered, /Device ws-/); // Enter applied the filter and opened nothing
+    keys('story', 's');
+    const byMessages = await waitForPane('story', (s) => s.includes('sort: messages/h'));
+    const rows = byMessages.split('\n').filter((line) => /^ok +ws-/.test(line));
+    // ws-bob sent 12 messages; alice's and chen's went inside TLS, so 0 are visible.
+    assert.match(rows[0] ?? '', /^ok +ws-bob +14-CB-19-98-00-22 10\.98\.0\.22 +12 +14 /);
+    keys('story', '/', 'C-u', 'Enter');
+    await waitForPane('story', (s) => s.includes('Devices 7  sort: messages/h'));
+    keys('story', 's', 's', 's');
+    await waitForPane('story', (s) => s.includes('Devices 7  sort: status'));
+  });
+
   it('keeps the layout at 80x24', async () => {
     keys('story', 'Escape');
     await waitForPane('story', (s) => s.includes('Enter details'));

@@ -183,7 +183,7 @@ export async function runRead(argv: string[]): Promise<number> {
     values['tls-ports'] !== undefined ? parsePortList(values['tls-ports'], '--tls-ports') : config.smtp.implicit_tls_ports;
   const limits = config.limits;
 
-  if (values.speed !== undefined && !values.tui) throw new UsageError('--speed needs --tui');
+  if (values.speed !== undefined && !values.tui) throw new UsageError('--speed is only valid with --tui');
   // Loaded only for --tui, so that blessed does not slow down the start of every run.
   const tui = values.tui ? await import('../tui/index.js') : undefined;
   const speed = tui ? tui.parseSpeed(values.speed) : 1;

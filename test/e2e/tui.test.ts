@@ -74,6 +74,8 @@ after(() => {
   } catch {
     // The server is gone already.
   }
+  // tmux can leave its socket file behind after kill-server.
+  rmSync(join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${process.getuid?.() ?? 0}`, SOCKET), { force: true });
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -19,6 +19,8 @@ Commands:
                     list the stored SMTP transactions of a device (label, MAC or IP)
   show ID           print the stored event with this event.id
   devices           list the device records of the event store
+  tui --url ws://HOST:PORT/v1/events
+                    show a running sensor's feed in the terminal dashboard
 
 The query commands (alerts, messages, show, devices without files) read the event store of
 --db DIR, else store.path of the --config file, else $XDG_STATE_HOME/mailtap or
@@ -49,6 +51,9 @@ async function main(argv: string[]): Promise<number> {
       return runMessages(rest);
     case 'show':
       return runShow(rest);
+    case 'tui':
+      // Loaded on demand, so that blessed does not slow down the start of the other commands.
+      return (await import('./tui.js')).runTui(rest);
     case '--version':
     case '-V':
       process.stdout.write(`mailtap ${version()}\n`);
@@ -60,7 +65,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(HELP + '\n' + (command === undefined ? '' : '\n' + READ_HELP + '\n'));
       return command === undefined ? 2 : 0;
     default:
-      throw new UsageError(`unknown command "${command}": expected read, devices, alerts, messages or show`);
+      throw new UsageError(`unknown command "${command}": expected read, devices, alerts, messages, show or tui`);
   }
 }
 
@@ -82,7 +87,7 @@ main(process.argv.slice(2)).then(
     }
     if (error instanceof UsageError || String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS')) {
       const command = process.argv[2];
-      const help = ['read', 'devices', 'alerts', 'messages', 'show'].includes(command ?? '') ? `mailtap ${command} --help` : 'mailtap --help';
+      const help = ['read', 'devices', 'alerts', 'messages', 'show', 'tui'].includes(command ?? '') ? `mailtap ${command} --help` : 'mailtap --help';
       process.stderr.write(`mailtap: ${(error as Error).message}\nRun "${help}" for usage.\n`);
       process.exitCode = 2;
       return;

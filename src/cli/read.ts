@@ -19,6 +19,7 @@ import { UsageError, parsePortList } from './usage.js';
 import { normalizeServeArgs, publishStats, serveAddress, startFeed, temporaryStoreDir } from './serve.js';
 import type { FeedServer } from '../feed/index.js';
 import { packageVersion } from './version.js';
+import type { ReplayDashboard } from '../tui/index.js';
 
 export const READ_HELP = `Usage: mailtap read [options] FILE...
 
@@ -45,6 +46,10 @@ Options:
                         serving after the input ends, so clients can replay with "since", until
                         SIGINT or SIGTERM; without --db the records go to a temporary store
   --no-progress         no progress bar, even on a terminal
+  --tui                 show the events in the terminal dashboard instead of printing them; the
+                        dashboard stays after the end of the input until q
+  --speed N             with --tui, replay at N times the capture's own pace (default 1);
+                        0 or max: as fast as possible
   -q, --quiet           no summary on stderr
   -h, --help            this help
 
@@ -174,6 +179,8 @@ export async function runRead(argv: string[]): Promise<number> {
       'tls-ports': { type: 'string' },
       'no-mime': { type: 'boolean', default: false },
       'no-progress': { type: 'boolean', default: false },
+      tui: { type: 'boolean', default: false },
+      speed: { type: 'string' },
       quiet: { type: 'boolean', short: 'q', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -193,17 +200,28 @@ export async function runRead(argv: string[]): Promise<number> {
     values['tls-ports'] !== undefined ? parsePortList(values['tls-ports'], '--tls-ports') : config.smtp.implicit_tls_ports;
   const limits = config.limits;
 
+  if (values.speed !== undefined && !values.tui) throw new UsageError('--speed is only valid with --tui');
+  // Loaded only for --tui, so that blessed does not slow down the start of every run.
+  const tui = values.tui ? await import('../tui/index.js') : undefined;
+  const speed = tui ? tui.parseSpeed(values.speed) : 1;
   const out = process.stdout;
-  if (format === 'table') out.write(tableHeader() + '\n');
+  if (format === 'table' && !values.tui) out.write(tableHeader() + '\n');
   // tableRow sanitizes its cells itself; JSON text gets the terminal escapes per written chunk.
   const records = new LineWriter(out, format === 'table' ? undefined : escapeJsonForTerminal);
-  const print =
-    format === 'table'
+  // With --tui the records go to the dashboard instead of stdout. It opens just before reading,
+  // so that the errors of the steps before it reach a normal terminal.
+  let dashboard: ReplayDashboard | undefined;
+  const print = values.tui
+    ? (event: EcsEvent) => dashboard?.push(event)
+    : format === 'table'
       ? (event: EcsEvent) => records.add(tableRow(event))
       : (event: EcsEvent) => records.add(JSON.stringify(event));
   // The store hands over the JSON it wrote, so a stored event is serialized once.
-  const printStored =
-    format === 'table' ? (event: EcsEvent) => records.add(tableRow(event)) : (_event: EcsEvent, text: string) => records.add(text);
+  const printStored = values.tui
+    ? (event: EcsEvent) => dashboard?.push(event)
+    : format === 'table'
+      ? (event: EcsEvent) => records.add(tableRow(event))
+      : (_event: EcsEvent, text: string) => records.add(text);
   let store: EventStore | undefined;
   const serveListen = values.serve !== undefined ? serveAddress(values.serve) : undefined;
   // --serve needs a store for "since" replay: without --db, a temporary one.
@@ -288,7 +306,8 @@ export async function runRead(argv: string[]): Promise<number> {
   };
   const size = totalSize(positionals);
   const showProgress =
-    !values['no-progress'] && process.stderr.isTTY === true && size !== undefined && size > 64 * 1024 * 1024;
+    !values['no-progress'] &&
+    !values.tui && process.stderr.isTTY === true && size !== undefined && size > 64 * 1024 * 1024;
   const bar = showProgress
     ? new SingleBar({
         stream: process.stderr,
@@ -307,15 +326,18 @@ export async function runRead(argv: string[]): Promise<number> {
     if (stopSignal !== undefined) process.exit(signal === 'SIGINT' ? 130 : 143);
     stopSignal = signal;
     wakeServe?.();
+    dashboard?.quit();
     if (positionals.includes('-')) process.stdin.destroy();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   // Reading waits while stdout is full, so a slow reader of the output bounds memory.
   const waitForConsumer = (): Promise<boolean> | undefined => {
-    if (stopSignal !== undefined) return Promise.resolve(false);
+    if (stopSignal !== undefined || dashboard?.quitRequested) return Promise.resolve(false);
     const scanning = scanner?.busy();
-    if (scanning) return scanning.then(() => stopSignal === undefined);
+    if (scanning) return scanning.then(() => stopSignal === undefined && !dashboard?.quitRequested);
+    const pacing = dashboard?.pacer.waitForRoom();
+    if (pacing) return pacing.then(() => stopSignal === undefined && !dashboard?.quitRequested);
     const storing = stored?.busy();
     if (storing) return storing.then(() => stopSignal === undefined && stored?.error === undefined);
     if (!out.writableNeedDrain) return undefined;
@@ -327,7 +349,12 @@ export async function runRead(argv: string[]): Promise<number> {
       ? publishStats(feed, { config, version: packageVersion(), files: positionals, capture: totals.capture, pipeline, store })
       : undefined;
   let doneBytes = 0;
+  const deferredErrors: string[] = [];
   try {
+    if (tui) {
+      dashboard = tui.startReplayDashboard({ files: positionals, speed, sensor: config.sensor.name });
+      dashboard.watch(pipeline, () => ({ packets: totals.capture.packets, bytes: totals.capture.inputBytes }));
+    }
     for (const file of positionals) {
       if (stopSignal !== undefined) break;
       const before = totals.capture.inputBytes;
@@ -347,14 +374,20 @@ export async function runRead(argv: string[]): Promise<number> {
         await pipeline.finish();
         await stored?.drain();
         records.flush();
-        process.stderr.write(`mailtap: error: ${error.message} (${error.code})\n`);
+        const message = `mailtap: error: ${error.message} (${error.code})\n`;
+        // While the dashboard owns the terminal, the error waits until it is closed.
+        if (dashboard) deferredErrors.push(message);
+        else process.stderr.write(message);
       }
       doneBytes += file === '-' ? 0 : totals.capture.inputBytes - before;
     }
     await pipeline.finish();
     // Also saves the analyzer state and the device records, after the last events.
     await stored?.drain();
+    await dashboard?.finish();
   } finally {
+    // Give the terminal back before an internal error is reported.
+    dashboard?.destroy();
     // Also before an internal error is reported, so that the records read so far come first.
     records.flush();
   }
@@ -362,6 +395,7 @@ export async function runRead(argv: string[]): Promise<number> {
     bar.update(bar.getTotal());
     bar.stop();
   }
+  for (const message of deferredErrors) process.stderr.write(message);
   // Flush the records first, so that on a terminal the summary comes after the last one.
   await new Promise<void>((resolve) => out.write('', () => resolve()));
   warnIfNothingDecoded(pipeline);

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/load.js';
 import { runDevices } from './devices.js';
+import { runLive } from './live.js';
 import { runAlerts, runMessages, runShow } from './query.js';
 import { READ_HELP, runRead } from './read.js';
 import { UsageError } from './usage.js';
@@ -18,6 +19,7 @@ Commands:
   messages --db DIR --device X
                     list the stored SMTP transactions of a device (label, MAC or IP)
   show --db DIR ID  print the stored event with this event.id
+  live -i IFACE     capture from interfaces (a mirror port), store every record and log
   devices --db DIR  list the device records of an event store
 
 Options:
@@ -45,6 +47,8 @@ async function main(argv: string[]): Promise<number> {
       return runMessages(rest);
     case 'show':
       return runShow(rest);
+    case 'live':
+      return runLive(rest);
     case '--version':
     case '-V':
       process.stdout.write(`mailtap ${version()}\n`);
@@ -56,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(HELP + '\n' + (command === undefined ? '' : '\n' + READ_HELP + '\n'));
       return command === undefined ? 2 : 0;
     default:
-      throw new UsageError(`unknown command "${command}": expected read, devices, alerts, messages or show`);
+      throw new UsageError(`unknown command "${command}": expected read, live, devices, alerts, messages or show`);
   }
 }
 
@@ -78,7 +82,7 @@ main(process.argv.slice(2)).then(
     }
     if (error instanceof UsageError || String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS')) {
       const command = process.argv[2];
-      const help = ['read', 'devices', 'alerts', 'messages', 'show'].includes(command ?? '') ? `mailtap ${command} --help` : 'mailtap --help';
+      const help = ['read', 'live', 'devices', 'alerts', 'messages', 'show'].includes(command ?? '') ? `mailtap ${command} --help` : 'mailtap --help';
       process.stderr.write(`mailtap: ${(error as Error).message}\nRun "${help}" for usage.\n`);
       process.exitCode = 2;
       return;

@@ -7,7 +7,7 @@ import type { CaptureStats, Packet } from './types.js';
 /**
  * The part of the `cap` addon this module uses. close() must only be called after a successful
  * open(): cap 0.2.1 aborts the process (a failed assertion in nan) when a handle whose open()
- * threw is closed, so such a handle is left to the garbage collector.
+ * threw is closed, and crashes when the garbage collector frees one. See failedHandles.
  *
  * cap opens the device with pcap_create, a snap length of 65535, promiscuous mode, immediate
  * mode and the given buffer size, and emits each packet after copying it into the buffer passed
@@ -24,6 +24,14 @@ interface CapModule {
 }
 
 let capModule: CapModule | undefined;
+
+/**
+ * Handles whose open() threw, kept referenced for the life of the process: freeing one runs
+ * cap's destructor, which stops a libuv poll handle that open() never started (a segfault).
+ * NOTE: each holds the libpcap handle it got before the error; a bad filter costs one socket
+ * with a 64 KiB buffer (the probe in setFilter) or one with the configured buffer (at start).
+ */
+const failedHandles: CapSession[] = [];
 
 /** Loads the native addon on first use, so that commands reading files never load it. */
 function loadCap(): CapModule {
@@ -176,6 +184,7 @@ export class LiveCapture {
       try {
         cap.open(first.iface, filter, 65536, Buffer.alloc(PACKET_BUFFER));
       } catch (error) {
+        failedHandles.push(cap);
         throw filterError(first.iface, filter, error);
       }
       cap.close();
@@ -216,6 +225,7 @@ export class LiveCapture {
     try {
       linkName = cap.open(iface, filter, this.options.bufferSize, buffer);
     } catch (error) {
+      failedHandles.push(cap);
       // Opening without the filter tells a filter error from an interface error.
       if (filter !== '') {
         const plain = new Cap();
@@ -226,6 +236,7 @@ export class LiveCapture {
           plain.close();
         } catch {
           // The interface itself fails: reported below with the first error.
+          failedHandles.push(plain);
         }
         if (interfaceOpens) throw filterError(iface, filter, error);
       }

@@ -25,7 +25,7 @@ function writePcap(file: string, frames: Buffer[]): void {
   header.writeUInt16LE(4, 6);
   header.writeUInt32LE(65535, 16);
   header.writeUInt32LE(1, 20);
-  const parts = [header];
+  const parts: Buffer[] = [header];
   frames.forEach((frame, index) => {
     const record = Buffer.alloc(16);
     record.writeUInt32LE(1_000_000_000 + index, 0);

@@ -121,9 +121,18 @@ interface Session {
   linkType: number;
 }
 
-/** Returns the current time as whole seconds and nanoseconds. */
+/**
+ * Returns the clock that stamps live packets, in milliseconds since the Unix epoch: the wall
+ * clock at process start plus the monotonic time since, so that it never steps back. Timers
+ * that drive the pipeline between packets must read the same clock.
+ */
+export function captureClock(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Sets the packet's time to now. */
 function now(packet: Packet): void {
-  const ms = performance.timeOrigin + performance.now();
+  const ms = captureClock();
   const seconds = Math.floor(ms / 1000);
   packet.seconds = seconds;
   packet.nanos = Math.min(999999999, Math.floor((ms - seconds * 1000) * 1e6));

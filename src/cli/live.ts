@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { Analyzer } from '../analyze.js';
 import { InterfaceDropCounter } from '../capture/interface-drops.js';
-import { LiveCapture, defaultCaptureFilter } from '../capture/live.js';
+import { LiveCapture, captureClock, defaultCaptureFilter } from '../capture/live.js';
 import { ConfigError, defaultConfig, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { EventConsumer, SensorStats } from '../events/consumer.js';
@@ -68,24 +68,54 @@ export function liveConsumers(_sensor: LiveSensor, _log: Logger): EventConsumer[
   return [];
 }
 
-/** Logs at most ERRORS_PER_MINUTE errors per key and minute, then one line with the count left out. */
-class ErrorLimiter {
-  private readonly windows = new Map<string, { start: number; count: number }>();
+/**
+ * Logs at most ERRORS_PER_MINUTE lines per key and minute; the lines left out are counted and
+ * reported in one line when the minute is over (at the next call of log() or flush()).
+ */
+export class RateLimitedLog {
+  private readonly windows = new Map<string, { start: number; count: number; level: 'warn' | 'error' }>();
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly clock: () => number = Date.now,
+  ) {}
 
   error(key: string, fields: Record<string, unknown>, message: string): void {
-    const now = Date.now();
+    this.write('error', key, fields, message);
+  }
+
+  warn(key: string, fields: Record<string, unknown>, message: string): void {
+    this.write('warn', key, fields, message);
+  }
+
+  /** Reports the lines left out in windows that are over. */
+  flush(): void {
+    const now = this.clock();
+    for (const [key, window] of this.windows) {
+      if (now - window.start < 60000) continue;
+      this.reportSuppressed(key, window);
+      this.windows.delete(key);
+    }
+  }
+
+  private write(level: 'warn' | 'error', key: string, fields: Record<string, unknown>, message: string): void {
+    const now = this.clock();
     let window = this.windows.get(key);
-    if (window === undefined || now - window.start >= 60000) {
-      if (window !== undefined && window.count > ERRORS_PER_MINUTE) {
-        this.log.error({ key, suppressed: window.count - ERRORS_PER_MINUTE }, 'repeated errors were not logged');
-      }
-      window = { start: now, count: 0 };
+    if (window !== undefined && now - window.start >= 60000) {
+      this.reportSuppressed(key, window);
+      window = undefined;
+    }
+    if (window === undefined) {
+      window = { start: now, count: 0, level };
       this.windows.set(key, window);
     }
     window.count++;
-    if (window.count <= ERRORS_PER_MINUTE) this.log.error({ key, ...fields }, message);
+    if (window.count <= ERRORS_PER_MINUTE) this.log[level]({ key, ...fields }, message);
+  }
+
+  private reportSuppressed(key: string, window: { count: number; level: 'warn' | 'error' }): void {
+    if (window.count <= ERRORS_PER_MINUTE) return;
+    this.log[window.level]({ key, suppressed: window.count - ERRORS_PER_MINUTE }, `${key}: more lines like the above were not logged`);
   }
 }
 
@@ -160,7 +190,7 @@ export async function runLive(argv: string[]): Promise<number> {
     { base: { sensor: config.sensor.name, pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
     pino.destination({ dest: 2, sync: true }),
   );
-  const errors = new ErrorLimiter(log);
+  const errors = new RateLimitedLog(log);
 
   const dbPath = values.db ?? DEFAULT_STORE_DIR;
   let store: EventStore;
@@ -272,7 +302,7 @@ export async function runLive(argv: string[]): Promise<number> {
   const internalErrors = { handler: 0, internal: 0, decode: 0 };
   const tick = (): void => {
     const now = Date.now();
-    pipeline.tick(now / 1000);
+    pipeline.tick(captureClock() / 1000);
     const seconds = (now - previous.at) / 1000;
     if (seconds > 0) {
       rates = {
@@ -305,6 +335,7 @@ export async function runLive(argv: string[]): Promise<number> {
       return;
     }
     if ((now - lastReport.at) / 1000 >= config.capture.stats_interval) report(now, current);
+    errors.flush();
   };
 
   const report = (now: number, current: SensorStats): void => {
@@ -323,7 +354,8 @@ export async function runLive(argv: string[]): Promise<number> {
       'stats',
     );
     if (ratio > config.capture.loss_warning || newDrops > 0) {
-      log.warn(
+      errors.warn(
+        'capture_loss',
         { estimatedRatio: ratio, ackedBytes: acked, ackedUnseenBytes: unseen, interfaceDrops: newDrops, threshold: config.capture.loss_warning },
         'capture loss: the sensor misses traffic (check the mirror port, capture.buffer_size and the CPU load)',
       );

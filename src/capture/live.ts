@@ -28,7 +28,7 @@ let capModule: CapModule | undefined;
 /**
  * Handles whose open() threw, kept referenced for the life of the process: freeing one runs
  * cap's destructor, which stops a libuv poll handle that open() never started (a segfault).
- * NOTE: each holds the libpcap handle it got before the error; a bad filter costs one socket
+ * NOTE: each keeps the libpcap handle it opened before the error, so a bad filter costs one socket
  * with a 64 KiB buffer (the probe in setFilter) or one with the configured buffer (at start).
  */
 const failedHandles: CapSession[] = [];
@@ -63,7 +63,7 @@ export function linkTypeOf(name: string): number | undefined {
 }
 
 /**
- * The default capture filter: SMTP on the given TCP ports, and for the device inventory ARP,
+ * Builds the default capture filter: SMTP on the given TCP ports, and for the device inventory ARP,
  * DHCP (UDP 67 and 68) and IPv6 neighbour discovery (ICMPv6 types 133 to 137: router
  * solicitation and advertisement, neighbour solicitation and advertisement, redirect). The
  * same again inside one VLAN tag and inside two (802.1ad, QinQ): each `vlan` in a pcap filter

@@ -35,11 +35,11 @@ Options:
 Signals: SIGINT and SIGTERM stop the capture, store what is pending and exit 0; SIGHUP reloads
 the configuration (detection and filter) and keeps the old one when the new one is invalid.
 
-Needs CAP_NET_RAW and CAP_NET_ADMIN (root, or AmbientCapabilities in a systemd unit).
+Needs CAP_NET_RAW (root, or AmbientCapabilities=CAP_NET_RAW in a systemd unit).
 Exit status: 0 after SIGINT or SIGTERM, 1 when capturing or storing fails, 2 for a usage or
 configuration error, 77 when a capability is missing.`;
 
-/** Where events are stored when --db is not given. */
+/** Directory of the event store when --db is not given. */
 export const DEFAULT_STORE_DIR = '/var/lib/mailtap';
 
 /** Seconds between two ticks: idle flows time out and consumers get the stats. */
@@ -61,7 +61,7 @@ export interface LiveSensor {
 }
 
 /**
- * The consumers that receive every stored event and, every second, the stats. The control
+ * Creates the consumers that receive every stored event and, every second, the stats. The control
  * socket of `mailtap status`, the Prometheus endpoint and the WebSocket feed are created here.
  */
 export function liveConsumers(_sensor: LiveSensor, _log: Logger): EventConsumer[] {
@@ -69,8 +69,8 @@ export function liveConsumers(_sensor: LiveSensor, _log: Logger): EventConsumer[
 }
 
 /**
- * Logs at most ERRORS_PER_MINUTE lines per key and minute; the lines left out are counted and
- * reported in one line when the minute is over (at the next call of log() or flush()).
+ * Logs at most ERRORS_PER_MINUTE lines per key and minute. The lines left out are counted, and
+ * one line reports the count once the minute is over, at the next call for the key or flush().
  */
 export class RateLimitedLog {
   private readonly windows = new Map<string, { start: number; count: number; level: 'warn' | 'error' }>();
@@ -143,7 +143,7 @@ function pipelineLimits(config: Config) {
   };
 }
 
-/** The capture filter: --filter, else capture.filter, else the default for the configured ports. */
+/** Returns the capture filter: --filter, else capture.filter, else the default for the configured ports. */
 function captureFilter(config: Config, override: string | undefined): string {
   return override ?? config.capture.filter ?? defaultCaptureFilter([...config.smtp.ports, ...config.smtp.implicit_tls_ports]);
 }

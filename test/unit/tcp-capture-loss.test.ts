@@ -4,9 +4,9 @@ import { describe, it } from 'node:test';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, type TcpSegment } from '../../src/decode/types.js';
 import { FlowTable } from '../../src/tcp/index.js';
 
-// The expected counts are worked out by hand from the sequence numbers in each test: every
-// advance of a receiver's ACK is acknowledged sequence space (the SYN and the FIN count one
-// each), and the part of it that no captured segment of the sender covered is unseen.
+// The expected counts are worked out by hand from the sequence numbers in each test. Every
+// advance of a receiver's ACK is acknowledged sequence space, where the SYN and the FIN count
+// one each. The part of it that no captured segment of the sender covered is unseen.
 
 const CLIENT = { ip: '192.0.2.10', port: 40000 };
 const SERVER = { ip: '198.51.100.25', port: 25 };
@@ -47,7 +47,7 @@ function handshake(table: FlowTable, c: number, s: number): void {
 }
 
 describe('capture-loss estimate', () => {
-  it('counts acknowledged bytes and none unseen when the capture saw everything', () => {
+  it('counts no loss for a complete capture', () => {
     const table = makeTable();
     handshake(table, 1000, 5000);
     table.process(segment('server', 5001, 1001, PA, '220 mx ESMTP\r\n')); // 14 bytes
@@ -58,7 +58,7 @@ describe('capture-loss estimate', () => {
     assert.equal(table.stats.ackedUnseenBytes, 0);
   });
 
-  it('counts the bytes of a segment the capture missed once, when the receiver ACKs them', () => {
+  it('counts a missed segment once', () => {
     const table = makeTable();
     handshake(table, 1000, 5000);
     // Client segment 1001..1017 ("MAIL FROM:<a@b>\r\n", 17 bytes) is not captured.
@@ -74,7 +74,7 @@ describe('capture-loss estimate', () => {
     assert.equal(table.stats.ackedBytes, 1 + 1 + 17 + 8 + 15);
   });
 
-  it('counts only the unseen tail when an ACK covers seen and missed bytes', () => {
+  it('counts only the unseen tail of an ACK', () => {
     const table = makeTable();
     handshake(table, 1000, 5000);
     table.process(segment('client', 1001, 5001, PA, 'DATA\r\n')); // 1001..1006, seen
@@ -84,7 +84,7 @@ describe('capture-loss estimate', () => {
     assert.equal(table.stats.ackedBytes, 1 + 1 + 106);
   });
 
-  it('handles sequence numbers that wrap past 2^32', () => {
+  it('handles sequence number wraparound', () => {
     const table = makeTable();
     const isn = 0xfffffff0;
     handshake(table, isn, 7000);
@@ -108,7 +108,7 @@ describe('capture-loss estimate', () => {
     assert.equal(table.stats.ackedUnseenBytes, 1);
   });
 
-  it('starts counting at the first ACK of a flow picked up mid-stream', () => {
+  it('starts mid-stream flows at their first ACK', () => {
     const table = makeTable();
     // No handshake: the first segment is server data acknowledging client bytes up to 3000.
     table.process(segment('server', 9000, 3000, PA, '354 go ahead\r\n')); // 14 bytes
@@ -124,7 +124,7 @@ describe('capture-loss estimate', () => {
     assert.equal(table.stats.ackedUnseenBytes, 50);
   });
 
-  it('counts a missed SYN-ACK as unseen when the client acknowledges it', () => {
+  it('starts at the first ACK after a missed SYN-ACK', () => {
     const table = makeTable();
     table.process(segment('client', 1000, 0, TCP_SYN));
     // The SYN-ACK (server ISN 5000) is missed; the client's ACK of it is seen.
@@ -137,7 +137,7 @@ describe('capture-loss estimate', () => {
     assert.equal(table.stats.ackedUnseenBytes, 0);
   });
 
-  it('ignores an ACK that jumps more than 2^30 ahead', () => {
+  it('ignores an ACK jump beyond 2^30', () => {
     const table = makeTable();
     handshake(table, 1000, 5000);
     table.process(segment('server', 5001, 1001 + 2 ** 30 + 5, TCP_ACK));

@@ -222,6 +222,8 @@ export async function runLive(argv: string[]): Promise<number> {
     }
   };
   const retention = config.store.retention;
+  // NOTE: StoredOutput queues batches without a bound, so a store slower than the traffic
+  // grows the heap; `read` waits on busy(), but a live capture cannot pause the wire.
   const stored = new StoredOutput(store, deliver, {
     ...(retention.max_age !== undefined ? { maxAgeSeconds: retention.max_age } : {}),
     ...(retention.max_size !== undefined ? { maxBytes: retention.max_size } : {}),
@@ -243,7 +245,15 @@ export async function runLive(argv: string[]): Promise<number> {
       interfaces,
       filter,
       bufferSize: config.capture.buffer_size,
-      onPacket: pipeline.handlePacket,
+      onPacket: (packet) => {
+        // The stages count bad input themselves, so an exception here is a bug. It must not
+        // reach cap's native callback, where it would end the process.
+        try {
+          pipeline.handlePacket(packet);
+        } catch (error) {
+          errors.error('packet', { err: errorText(error) }, 'a packet could not be processed');
+        }
+      },
     });
   } catch (error) {
     const message = errorText(error);

@@ -142,6 +142,11 @@ function now(packet: Packet): void {
  * Captures from one or more interfaces with libpcap (through the `cap` addon) and hands each
  * packet to one callback, in the order the event loop receives them.
  *
+ * NOTE: cap writes "Warning: IFACE: no IPv4 address assigned - This may not actually work" to
+ * stderr when it opens an interface without an IPv4 address, as a mirror port usually is. The
+ * warning comes from pcap_lookupnet, only matters for filters on broadcast addresses, and is a
+ * line that is not JSON in the log.
+ *
  * NOTE: cap does not pass the pcap_pkthdr timestamp on, so a packet's time is the time its
  * callback runs. With immediate mode this is within a fraction of a millisecond of the kernel's
  * time while the sensor keeps up, later when packets waited in the kernel buffer.

@@ -148,6 +148,13 @@ function captureFilter(config: Config, override: string | undefined): string {
   return override ?? config.capture.filter ?? defaultCaptureFilter([...config.smtp.ports, ...config.smtp.implicit_tls_ports]);
 }
 
+/** Serializes the settings the analyzer reads, to tell whether a reload changed them. */
+function detectionSettings(config: Config): string {
+  const { sensor, networks, senders, devices, thresholds, rules, inventory, detect } = config;
+  const settings = { sensor, networks, senders, devices, thresholds, rules, inventory, detect };
+  return JSON.stringify(settings, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
+}
+
 /** Runs `mailtap live`. Resolves with the exit status once the sensor stops. */
 export async function runLive(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -395,11 +402,16 @@ export async function runLive(argv: string[]): Promise<number> {
       return;
     }
     filter = nextFilter;
+    // A new analyzer starts without the inventory, baselines and open alerts of the old one,
+    // so it replaces the old one only when a setting it reads changed.
+    const detectionChanged = detectionSettings(next) !== detectionSettings(config);
     config = next;
-    analyzer = new Analyzer(config);
-    pipeline.replaceAnalyzer(analyzer);
+    if (detectionChanged) {
+      analyzer = new Analyzer(config);
+      pipeline.replaceAnalyzer(analyzer);
+    }
     // NOTE: SMTP ports, limits and the store's retention keep their values from the start.
-    log.info({ config: configFile, filter }, 'configuration reloaded');
+    log.info({ config: configFile, filter, detectionChanged }, 'configuration reloaded');
   };
 
   const stop = async (reason: string, status: number): Promise<number> => {

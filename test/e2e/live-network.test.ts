@@ -276,6 +276,8 @@ describe('mailtap live on a mirrored office network', { skip }, () => {
     assert.equal(rejected?.level, 50);
     const reloaded = logs.find((entry) => entry.msg === 'configuration reloaded');
     assert.equal(reloaded?.filter, RELOADED_FILTER);
+    // Only the filter changed, so the analyzer and what it learned stay.
+    assert.equal(reloaded?.detectionChanged, false);
     // The capture went on with the new filter: the mail after the reload has its record.
     assert.ok(records.some((r) => r.record.email?.subject === 'after reload'));
   });

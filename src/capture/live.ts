@@ -147,6 +147,10 @@ function now(packet: Packet): void {
  * warning comes from pcap_lookupnet, only matters for filters on broadcast addresses, and is a
  * line that is not JSON in the log.
  *
+ * NOTE: when a captured interface goes down or is deleted, cap 0.2.1 fails an assertion in its
+ * poll callback and the process aborts; opening an interface that is down fails with "That
+ * device is not up". A service manager has to restart the sensor (systemd: Restart=always).
+ *
  * NOTE: cap does not pass the pcap_pkthdr timestamp on, so a packet's time is the time its
  * callback runs. With immediate mode this is within a fraction of a millisecond of the kernel's
  * time while the sensor keeps up, later when packets waited in the kernel buffer.

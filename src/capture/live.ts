@@ -7,7 +7,7 @@ import type { CaptureStats, Packet } from './types.js';
 /**
  * The part of the `cap` addon this module uses. close() must only be called after a successful
  * open(): cap 0.2.1 aborts the process (a failed assertion in nan) when a handle whose open()
- * threw is closed, and crashes when the garbage collector frees one. See failedHandles.
+ * threw is closed, and freeing any handle can crash it later. See newCap().
  *
  * cap opens the device with pcap_create, a snap length of 65535, promiscuous mode, immediate
  * mode and the given buffer size, and emits each packet after copying it into the buffer passed
@@ -26,12 +26,26 @@ interface CapModule {
 let capModule: CapModule | undefined;
 
 /**
- * Handles whose open() threw, kept referenced for the life of the process: freeing one runs
- * cap's destructor, which stops a libuv poll handle that open() never started (a segfault).
- * NOTE: each keeps the libpcap handle it opened before the error, so a bad filter costs one socket
- * with a 64 KiB buffer (the probe in setFilter) or one with the configured buffer (at start).
+ * Every handle this module created, kept referenced for the life of the process, because cap
+ * 0.2.1 frees its handles unsafely. Its destructor runs when the garbage collector frees a
+ * handle. After close(), the handle's libuv poll handle is stopped but never uv_close()d, so it
+ * stays in the event loop's handle list while its memory is freed, and a later change to that
+ * list writes into freed memory (seen as segfaults in tests). After a failed open(), the
+ * destructor stops a poll handle that was never started. A closed handle keeps only its small
+ * native object, and handles are created per interface at start and per filter change.
+ *
+ * NOTE: a handle whose open() threw also keeps the libpcap handle it opened before the error, so
+ * a bad filter costs one socket with a 64 KiB buffer (the probe in setFilter) or one with the
+ * configured buffer (at start).
  */
-const failedHandles: CapSession[] = [];
+const retainedHandles: CapSession[] = [];
+
+/** Creates a cap handle that is never freed (see retainedHandles). */
+function newCap(): CapSession {
+  const cap = new (loadCap().Cap)();
+  retainedHandles.push(cap);
+  return cap;
+}
 
 /** Loads the native addon on first use, so that commands reading files never load it. */
 function loadCap(): CapModule {
@@ -197,12 +211,10 @@ export class LiveCapture {
     if (this.closed || filter === this.filterText) return;
     const first = this.sessions[0];
     if (first !== undefined) {
-      const probe = loadCap();
-      const cap = new probe.Cap();
+      const cap = newCap();
       try {
         cap.open(first.iface, filter, 65536, Buffer.alloc(PACKET_BUFFER));
       } catch (error) {
-        failedHandles.push(cap);
         throw filterError(first.iface, filter, error);
       }
       cap.close();
@@ -236,17 +248,15 @@ export class LiveCapture {
       const reason = 'no such interface ("ip link" lists the interfaces)';
       throw new LiveCaptureError('interface', iface, reason, `cannot capture on interface "${iface}": ${reason}`);
     }
-    const { Cap } = loadCap();
-    const cap = new Cap();
+    const cap = newCap();
     const buffer = Buffer.alloc(PACKET_BUFFER);
     let linkName: string;
     try {
       linkName = cap.open(iface, filter, this.options.bufferSize, buffer);
     } catch (error) {
-      failedHandles.push(cap);
       // Opening without the filter tells a filter error from an interface error.
       if (filter !== '') {
-        const plain = new Cap();
+        const plain = newCap();
         let interfaceOpens = false;
         try {
           plain.open(iface, '', 65536, Buffer.alloc(PACKET_BUFFER));
@@ -254,7 +264,6 @@ export class LiveCapture {
           plain.close();
         } catch {
           // The interface itself fails: reported below with the first error.
-          failedHandles.push(plain);
         }
         if (interfaceOpens) throw filterError(iface, filter, error);
       }

@@ -230,7 +230,7 @@ export async function runLive(argv: string[]): Promise<number> {
   };
   const retention = config.store.retention;
   // NOTE: StoredOutput queues batches without a bound, so a store slower than the traffic
-  // grows the heap; `read` waits on busy(), but a live capture cannot pause the wire.
+  // grows the heap. `read` waits on busy(), but a live capture cannot pause the wire.
   const stored = new StoredOutput(store, deliver, {
     ...(retention.max_age !== undefined ? { maxAgeSeconds: retention.max_age } : {}),
     ...(retention.max_size !== undefined ? { maxBytes: retention.max_size } : {}),
@@ -316,7 +316,7 @@ export async function runLive(argv: string[]): Promise<number> {
 
   // The loss check compares the counters with their values at the previous stats line.
   let lastReport = { at: Date.now(), acked: 0, unseen: 0, drops: 0 };
-  const internalErrors = { handler: 0, internal: 0, decode: 0 };
+  const internalErrors = { handler: 0, internal: 0 };
   const tick = (): void => {
     const now = Date.now();
     pipeline.tick(captureClock() / 1000);
@@ -328,6 +328,7 @@ export async function runLive(argv: string[]): Promise<number> {
       };
     }
     previous = { at: now, packets: capture.stats.packets, bytes: capture.stats.bytes };
+
     const current = stats();
     for (const consumer of consumers) {
       try {
@@ -336,6 +337,7 @@ export async function runLive(argv: string[]): Promise<number> {
         errors.error('consumer', { err: errorText(error) }, 'an event consumer failed');
       }
     }
+
     const flows = pipeline.flows.stats;
     if (flows.handlerErrors > internalErrors.handler || flows.internalErrors > internalErrors.internal) {
       errors.error(
@@ -346,6 +348,7 @@ export async function runLive(argv: string[]): Promise<number> {
       internalErrors.handler = flows.handlerErrors;
       internalErrors.internal = flows.internalErrors;
     }
+
     if (stored.error !== undefined) {
       log.error({ db: dbPath, err: stored.error.message }, 'writing to the store failed; stopping');
       void stop('store', 1);
@@ -394,6 +397,7 @@ export async function runLive(argv: string[]): Promise<number> {
       log.error({ config: configFile, err: message }, 'SIGHUP: the configuration is invalid; keeping the previous one');
       return;
     }
+
     const nextFilter = captureFilter(next, values.filter);
     try {
       capture.setFilter(nextFilter);
@@ -401,6 +405,7 @@ export async function runLive(argv: string[]): Promise<number> {
       log.error({ config: configFile, filter: nextFilter, err: errorText(error) }, 'SIGHUP: the new filter is invalid; keeping the previous configuration');
       return;
     }
+
     filter = nextFilter;
     // A new analyzer starts without the inventory, baselines and open alerts of the old one,
     // so it replaces the old one only when a setting it reads changed.

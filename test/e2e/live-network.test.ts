@@ -314,7 +314,7 @@ describe('mailtap live with frames lost on the mirror', { skip }, () => {
     dir = mkdtempSync(join(tmpdir(), 'mailtap-live-loss-'));
     buildNetwork();
     // The mirror misses the workstation's data segments (TCP PSH set, at byte 33 of an IPv4
-    // packet without options), while the relay still receives and acknowledges them: a filter
+    // packet without options), while the relay still receives and acknowledges them. A filter
     // without an action, ahead of the mirroring one, ends the classification of those frames.
     inNs('mt5sw', 'tc', 'filter', 'add', 'dev', 'mt5poffice', 'ingress', 'prio', '1', 'protocol', 'ip', 'u32',
       'match', 'ip', 'src', '10.55.0.21/32', 'match', 'ip', 'protocol', '6', '0xff', 'match', 'u8', '0x08', '0x08', 'at', '33',

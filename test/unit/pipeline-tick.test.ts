@@ -9,7 +9,7 @@ const SYN = 0x02;
 const ACK = 0x10;
 const PSH_ACK = 0x18;
 
-/** A frame from the client (10.0.0.1:40000) or the server (10.0.0.2:25) at `seconds`. */
+/** Builds a frame from the client (10.0.0.1:40000) or the server (10.0.0.2:25) at `seconds`. */
 function frame(fromClient: boolean, seq: number, ack: number, flags: number, text: string, seconds: number) {
   const payload = Buffer.from(text, 'latin1');
   const ports = fromClient ? { srcPort: 40000, dstPort: 25 } : { srcPort: 25, dstPort: 40000 };

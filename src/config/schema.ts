@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
+import { captureSchema } from './capture.js';
 import { parseCidr, parseDuration, parseMac, parseSize, type Cidr } from './values.js';
 import { feedSchema, makeNotifySchema } from './outputs-schema.js';
 import { scanSchema } from './scan-schema.js';
@@ -187,6 +188,7 @@ export const configSchema = z
         max_alerts: z.number().int().positive().default(10000),
       })
       .prefault({}),
+    capture: captureSchema,
     limits: z
       .strictObject({
         max_flows: z.number().int().positive().optional(),

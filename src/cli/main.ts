@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/load.js';
 import { runDevices } from './devices.js';
+import { runStatus } from './status.js';
 import { runAlerts, runMessages, runShow } from './query.js';
 import { READ_HELP, runRead } from './read.js';
 import { UsageError } from './usage.js';
@@ -19,6 +20,7 @@ Commands:
                     list the stored SMTP transactions of a device (label, MAC or IP)
   show --db DIR ID  print the stored event with this event.id
   devices --db DIR  list the device records of an event store
+  status            print the figures of the running sensor (packets, loss, sessions, uptime)
 
 Options:
   -h, --help     this help
@@ -45,6 +47,8 @@ async function main(argv: string[]): Promise<number> {
       return runMessages(rest);
     case 'show':
       return runShow(rest);
+    case 'status':
+      return runStatus(rest);
     case '--version':
     case '-V':
       process.stdout.write(`mailtap ${version()}\n`);
@@ -78,7 +82,7 @@ main(process.argv.slice(2)).then(
     }
     if (error instanceof UsageError || String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS')) {
       const command = process.argv[2];
-      const help = ['read', 'devices', 'alerts', 'messages', 'show'].includes(command ?? '') ? `mailtap ${command} --help` : 'mailtap --help';
+      const help = ['read', 'devices', 'alerts', 'messages', 'show', 'status'].includes(command ?? '') ? `mailtap ${command} --help` : 'mailtap --help';
       process.stderr.write(`mailtap: ${(error as Error).message}\nRun "${help}" for usage.\n`);
       process.exitCode = 2;
       return;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { controlSchema, metricsSchema } from './service.js';
 import { parseCidr, parseDuration, parseMac, parseSize, type Cidr } from './values.js';
 
 const PORT_MESSAGE = 'expected a port number from 1 to 65535';
@@ -175,6 +176,8 @@ export const configSchema = z
         idle_timeout: duration.optional(),
       })
       .prefault({}),
+    control: controlSchema,
+    metrics: metricsSchema,
   })
   .superRefine((config, ctx) => {
     const labels = new Set<string>();

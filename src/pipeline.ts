@@ -58,6 +58,8 @@ export class Pipeline {
   readonly counters: PipelineCounters = { sessions: 0, transactions: 0, events: 0, anomalies: 0, alerts: 0, emptyFlows: 0 };
 
   private readonly options: PipelineOptions;
+  /** The analyzer of options, until replaceAnalyzer() sets another. */
+  private analyzer: Analyzer | undefined;
   private readonly implicitTlsPorts: ReadonlySet<number>;
   private readonly bodies = new WeakMap<SmtpTransaction, BodyTap>();
   private tail: Promise<void> = Promise.resolve();
@@ -68,8 +70,10 @@ export class Pipeline {
 
   constructor(options: PipelineOptions) {
     this.options = options;
-    const analyzer = options.analyzer;
-    this.decoder = new Decoder(analyzer ? { onNeighbor: (observation) => analyzer.observeNeighbor(observation) } : {});
+    this.analyzer = options.analyzer;
+    this.decoder = new Decoder(
+      options.analyzer ? { onNeighbor: (observation) => this.analyzer?.observeNeighbor(observation) } : {},
+    );
     this.implicitTlsPorts = new Set(options.implicitTlsPorts ?? IMPLICIT_TLS_PORTS);
     const serverPorts = new Set([...(options.smtpPorts ?? DEFAULT_SMTP_PORTS), ...this.implicitTlsPorts]);
     const events = {
@@ -96,11 +100,34 @@ export class Pipeline {
     this.flows.process(segment);
   };
 
+  /**
+   * Moves the clock of the packet stages to `ts` (seconds) while no packet arrives, so that idle
+   * flows time out and their sessions are reported. For live capture; never throws.
+   */
+  tick(ts: number): void {
+    if (ts < this.lastTs) return;
+    this.lastTs = ts;
+    this.flows.advance(ts);
+  }
+
+  /**
+   * Hands the inventory and detection to another analyzer (a reloaded configuration). The alert
+   * updates the current one holds are delivered first; what it learned is not carried over.
+   */
+  replaceAnalyzer(analyzer: Analyzer): void {
+    const previous = this.analyzer;
+    if (previous) {
+      const ts = this.lastTs;
+      this.enqueue(() => previous.flush(ts));
+    }
+    this.analyzer = analyzer;
+  }
+
   /** Closes every open flow and waits until all events are delivered. */
   async finish(): Promise<void> {
     this.flows.closeAll(this.lastTs);
     this.worker?.flush();
-    const analyzer = this.options.analyzer;
+    const analyzer = this.analyzer;
     if (analyzer) this.enqueue(() => analyzer.flush(this.lastTs));
     await this.tail;
     // Every result is in, so the worker can go; a later message starts a new one.
@@ -156,7 +183,7 @@ export class Pipeline {
       message.then((info) => {
         if (info) this.counters.anomalies += info.anomalies.length;
         const event = transactionEvent(tx, info, digest);
-        const analyzer = this.options.analyzer;
+        const analyzer = this.analyzer;
         if (!analyzer) return event;
         // The analyzer runs here, in event order, so that devices and alerts follow the records.
         const device = analyzer.clientDevice(tx.flow, tx.startTs);
@@ -179,7 +206,7 @@ export class Pipeline {
     // Transactions carry the session's envelope, so the session itself is reported only when it
     // had none (a probe, a STARTTLS session) or when it has anomalies that no transaction shows.
     const report = info.transactions === 0 || info.anomalies.length > 0;
-    const analyzer = this.options.analyzer;
+    const analyzer = this.analyzer;
     if (!report && !analyzer) return;
     this.enqueue(() => {
         const event = report ? sessionEvent(info) : undefined;

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/load.js';
 import { runDevices } from './devices.js';
 import { runStatus } from './status.js';
+import { runLive } from './live.js';
 import { runAlerts, runMessages, runShow } from './query.js';
 import { READ_HELP, runRead } from './read.js';
 import { UsageError } from './usage.js';
@@ -19,6 +20,7 @@ Commands:
   messages --db DIR --device X
                     list the stored SMTP transactions of a device (label, MAC or IP)
   show --db DIR ID  print the stored event with this event.id
+  live -i IFACE     capture from interfaces (a mirror port), store every record and log
   devices --db DIR  list the device records of an event store
   status            print the figures of the running sensor (packets, loss, sessions, uptime)
 
@@ -49,6 +51,8 @@ async function main(argv: string[]): Promise<number> {
       return runShow(rest);
     case 'status':
       return runStatus(rest);
+    case 'live':
+      return runLive(rest);
     case '--version':
     case '-V':
       process.stdout.write(`mailtap ${version()}\n`);
@@ -60,7 +64,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(HELP + '\n' + (command === undefined ? '' : '\n' + READ_HELP + '\n'));
       return command === undefined ? 2 : 0;
     default:
-      throw new UsageError(`unknown command "${command}": expected read, devices, alerts, messages or show`);
+      throw new UsageError(`unknown command "${command}": expected read, live, devices, alerts, messages or show`);
   }
 }
 
@@ -82,7 +86,7 @@ main(process.argv.slice(2)).then(
     }
     if (error instanceof UsageError || String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS')) {
       const command = process.argv[2];
-      const help = ['read', 'devices', 'alerts', 'messages', 'show', 'status'].includes(command ?? '') ? `mailtap ${command} --help` : 'mailtap --help';
+      const help = ['read', 'live', 'devices', 'alerts', 'messages', 'show', 'status'].includes(command ?? '') ? `mailtap ${command} --help` : 'mailtap --help';
       process.stderr.write(`mailtap: ${(error as Error).message}\nRun "${help}" for usage.\n`);
       process.exitCode = 2;
       return;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { controlSchema, metricsSchema } from './service.js';
+import { captureSchema } from './capture.js';
 import { parseCidr, parseDuration, parseMac, parseSize, type Cidr } from './values.js';
 
 const PORT_MESSAGE = 'expected a port number from 1 to 65535';
@@ -168,6 +169,7 @@ export const configSchema = z
         max_alerts: z.number().int().positive().default(10000),
       })
       .prefault({}),
+    capture: captureSchema,
     limits: z
       .strictObject({
         max_flows: z.number().int().positive().optional(),

@@ -80,6 +80,8 @@ export class FlowTable {
     suppressedAnomalies: 0,
     handlerErrors: 0,
     internalErrors: 0,
+    ackedBytes: 0,
+    ackedUnseenBytes: 0,
   };
 
   private readonly serverPorts: ReadonlySet<number>;
@@ -133,6 +135,23 @@ export class FlowTable {
     }
     this.current = null;
     stats.activeFlows = this.openFlows.size;
+  }
+
+  /**
+   * Moves the table's clock to `ts` without a segment: closes flows idle for longer than
+   * idleTimeout, as a segment at that time would. A live capture calls it from a timer, so that
+   * flows time out while no traffic arrives. Never throws.
+   */
+  advance(ts: number): void {
+    if (ts < this.nextSweepTs) return;
+    try {
+      this.sweep(ts);
+    } catch {
+      this.recoverFromInternalError();
+    }
+    this.nextSweepTs = ts + SWEEP_INTERVAL;
+    this.current = null;
+    this.stats.activeFlows = this.openFlows.size;
   }
 
   /**

@@ -80,6 +80,14 @@ export class TcpStream {
   ackSeen = false;
   /** Highest acknowledgement number the other side sent for this direction. */
   highestAck = 0;
+  /** True once the capture saw a segment of this direction; `seenEnd` is then set. */
+  seenAny = false;
+  /**
+   * Sequence number after the highest byte the capture saw in this direction, counting the SYN
+   * and the FIN as one byte each, as the peer's ACK does. Bytes cut by the snap length count as
+   * seen: they crossed the capture point.
+   */
+  seenEnd = 0;
   /**
    * Window field of the other side's last segment, unscaled because the decoder does not pass
    * the window scale option. The largest unscaled window until the other side sends a segment.
@@ -110,6 +118,7 @@ export class TcpStream {
     this.synSeen = true;
     this.isn = isn;
     this.nextSeq = seqAdd(isn, 1);
+    this.see(this.nextSeq);
   }
 
   /** Starts the sequence space at `seq` without a SYN: mid-stream, or from a SYN-ACK's ACK. */
@@ -135,6 +144,7 @@ export class TcpStream {
     if (!this.initialized) this.startAt(seq);
 
     let offset = seqOffset(seq, this.nextSeq);
+    if (offset <= MAX_SEGMENT_OFFSET) this.see(seqAdd(seq, length));
 
     // Keep-alives and Linux zero-window probes carry 0 or 1 byte at nextSeq - 1.
     if (offset === -1 && length <= 1) return;
@@ -200,9 +210,18 @@ export class TcpStream {
    * data it covers may still come later in the capture (each direction can be captured late).
    */
   acknowledge(ack: number, ts: number): void {
-    if (!this.ackSeen || seqOffset(ack, this.highestAck) > 0) {
+    if (!this.ackSeen) {
       this.ackSeen = true;
       this.highestAck = ack >>> 0;
+      // With the SYN seen, the first ACK covers the sequence space from the ISN on; without it,
+      // the first ACK is where counting starts.
+      if (this.synSeen) this.countAcked(this.isn, seqOffset(ack, this.isn));
+    } else {
+      const advance = seqOffset(ack, this.highestAck);
+      if (advance > 0) {
+        this.countAcked(this.highestAck, advance);
+        this.highestAck = ack >>> 0;
+      }
     }
     while (this.pending.length > 0) {
       const acked = seqOffset(ack, this.nextSeq);
@@ -249,6 +268,7 @@ export class TcpStream {
 
   /** Records the FIN at `finSeq` (the sequence number after the segment's data). */
   setFin(finSeq: number): void {
+    this.see(seqAdd(finSeq, 1));
     if (!this.initialized) this.startAt(finSeq);
     if (this.finSeen) return;
     this.finSeen = true;
@@ -270,6 +290,32 @@ export class TcpStream {
       const missing = seqOffset(this.finSeq, this.nextSeq);
       if (missing > 0) this.declareGap(missing, ts);
     }
+  }
+
+  /** Moves seenEnd forward to `end` when `end` lies after it. */
+  private see(end: number): void {
+    if (!this.seenAny || seqOffset(end, this.seenEnd) > 0) {
+      this.seenAny = true;
+      this.seenEnd = end >>> 0;
+    }
+  }
+
+  /**
+   * Counts `advance` bytes of sequence space from `from` on as acknowledged, and the part of them
+   * after seenEnd as acknowledged but never seen. Because highestAck only moves forward, each
+   * byte counts once. An advance beyond MAX_SEGMENT_OFFSET is no real ACK (a forged segment or a
+   * flow picked up with a stale ACK) and counts nothing.
+   */
+  private countAcked(from: number, advance: number): void {
+    if (advance <= 0 || advance > MAX_SEGMENT_OFFSET) return;
+    const stats = this.context.stats;
+    stats.ackedBytes += advance;
+    if (!this.seenAny) {
+      stats.ackedUnseenBytes += advance;
+      return;
+    }
+    const beyond = seqOffset(seqAdd(from, advance), this.seenEnd);
+    if (beyond > 0) stats.ackedUnseenBytes += Math.min(beyond, advance);
   }
 
   /** Frees buffered data and returns its bytes to the shared total. */

@@ -104,6 +104,17 @@ export interface FlowStats {
   handlerErrors: number;
   /** Exceptions from the flow table's own code; the flow is dropped. Non-zero means a bug. */
   internalErrors: number;
+  /**
+   * Sequence space that receivers acknowledged, over all flows and directions: each advance of
+   * a direction's highest ACK, from its first ACK on. With ackedUnseenBytes it gives the
+   * capture-loss estimate of Zeek's capture-loss script.
+   */
+  ackedBytes: number;
+  /**
+   * Part of ackedBytes beyond the highest sequence number the capture saw from the sender: bytes
+   * that crossed the wire but not the capture. Each byte counts once.
+   */
+  ackedUnseenBytes: number;
 }
 
 export interface FlowTableOptions {

@@ -72,6 +72,8 @@ function emptyStats(): FlowStats {
     suppressedAnomalies: 0,
     handlerErrors: 0,
     internalErrors: 0,
+    ackedBytes: 0,
+    ackedUnseenBytes: 0,
   };
 }
 

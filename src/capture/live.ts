@@ -1,0 +1,266 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { performance } from 'node:perf_hooks';
+import { createCaptureStats } from './reader.js';
+import type { CaptureStats, Packet } from './types.js';
+
+/**
+ * The part of the `cap` addon this module uses. close() must only be called after a successful
+ * open(): cap 0.2.1 aborts the process (a failed assertion in nan) when a handle whose open()
+ * threw is closed, so such a handle is left to the garbage collector.
+ *
+ * cap opens the device with pcap_create, a snap length of 65535, promiscuous mode, immediate
+ * mode and the given buffer size, and emits each packet after copying it into the buffer passed
+ * to open().
+ */
+interface CapSession {
+  open(device: string, filter: string, bufferSize: number, buffer: Buffer): string;
+  close(): void;
+  on(event: 'packet', listener: (length: number, truncated: boolean) => void): this;
+  removeAllListeners(event?: string): this;
+}
+interface CapModule {
+  Cap: new () => CapSession;
+}
+
+let capModule: CapModule | undefined;
+
+/** Loads the native addon on first use, so that commands reading files never load it. */
+function loadCap(): CapModule {
+  capModule ??= createRequire(import.meta.url)('cap') as CapModule;
+  return capModule;
+}
+
+/**
+ * Bytes of the packet buffer given to cap. libpcap's largest snap length is 262144 bytes, so a
+ * frame is never cut by the buffer, only by the snap length of 65535 that cap sets.
+ */
+const PACKET_BUFFER = 262144;
+
+/** Link types by the names cap's open() returns; other types come as "Unknown linktype N". */
+const LINK_TYPES: Readonly<Record<string, number>> = {
+  NULL: 0,
+  ETHERNET: 1,
+  // DLT_RAW is 12 or 14 depending on the system; LINKTYPE_RAW (101) names it in capture files.
+  RAW: 101,
+  LINKTYPE_LINUX_SLL: 113,
+};
+
+/** Returns the LINKTYPE_* number for the string cap's open() returns; undefined if unknown. */
+export function linkTypeOf(name: string): number | undefined {
+  const known = LINK_TYPES[name];
+  if (known !== undefined) return known;
+  const match = /^Unknown linktype (\d+)$/.exec(name);
+  return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * The default capture filter: SMTP on the given TCP ports, and for the device inventory ARP,
+ * DHCP (UDP 67 and 68) and IPv6 neighbour discovery (ICMPv6 types 133 to 137: router
+ * solicitation and advertisement, neighbour solicitation and advertisement, redirect). The
+ * same again inside one VLAN tag and inside two (802.1ad, QinQ): each `vlan` in a pcap filter
+ * moves the offsets of what follows it past one more tag.
+ */
+export function defaultCaptureFilter(ports: readonly number[]): string {
+  const unique = [...new Set(ports)].sort((a, b) => a - b);
+  const smtp = unique.length > 0 ? `tcp port (${unique.join(' or ')})` : undefined;
+  const parts = [
+    ...(smtp ? [smtp] : []),
+    'arp',
+    'udp port (67 or 68)',
+    'icmp6 and icmp6[icmp6type] >= 133 and icmp6[icmp6type] <= 137',
+  ];
+  const base = parts.map((part) => `(${part})`).join(' or ');
+  return `${base} or (vlan and (${base} or (vlan and (${base}))))`;
+}
+
+export type LiveCaptureErrorKind = 'interface' | 'filter';
+
+/** An interface that cannot be opened, or a filter that libpcap cannot compile. */
+export class LiveCaptureError extends Error {
+  readonly code = 'MAILTAP_ERR_CAPTURE';
+
+  constructor(
+    readonly kind: LiveCaptureErrorKind,
+    readonly iface: string,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'LiveCaptureError';
+  }
+}
+
+export interface LiveCaptureOptions {
+  interfaces: readonly string[];
+  /** BPF filter in pcap-filter syntax; empty captures everything. */
+  filter: string;
+  /** Kernel buffer per interface, in bytes. */
+  bufferSize: number;
+  /**
+   * Receives every packet. The packet and its data are reused for the next packet, so the
+   * callback must copy what it keeps, as with the file readers.
+   */
+  onPacket(packet: Packet): void;
+}
+
+/** One open interface. */
+interface Session {
+  iface: string;
+  index: number;
+  cap: CapSession;
+  buffer: Buffer;
+  linkType: number;
+}
+
+/** Returns the current time as whole seconds and nanoseconds. */
+function now(packet: Packet): void {
+  const ms = performance.timeOrigin + performance.now();
+  const seconds = Math.floor(ms / 1000);
+  packet.seconds = seconds;
+  packet.nanos = Math.min(999999999, Math.floor((ms - seconds * 1000) * 1e6));
+}
+
+/**
+ * Captures from one or more interfaces with libpcap (through the `cap` addon) and hands each
+ * packet to one callback, in the order the event loop receives them.
+ *
+ * NOTE: cap does not pass the pcap_pkthdr timestamp on, so a packet's time is the time its
+ * callback runs. With immediate mode this is within a fraction of a millisecond of the kernel's
+ * time while the sensor keeps up, later when packets waited in the kernel buffer.
+ */
+export class LiveCapture {
+  readonly stats: CaptureStats = createCaptureStats();
+  private sessions: Session[] = [];
+  private filterText: string;
+  private closed = false;
+
+  private constructor(private readonly options: LiveCaptureOptions) {
+    this.filterText = options.filter;
+  }
+
+  /** Opens every interface; throws LiveCaptureError and closes what was opened when one fails. */
+  static open(options: LiveCaptureOptions): LiveCapture {
+    const capture = new LiveCapture(options);
+    try {
+      options.interfaces.forEach((iface, index) => {
+        capture.sessions.push(capture.openSession(iface, index, options.filter));
+      });
+    } catch (error) {
+      capture.close();
+      throw error;
+    }
+    return capture;
+  }
+
+  get filter(): string {
+    return this.filterText;
+  }
+
+  /** Link type of each interface, by name. */
+  linkTypes(): Record<string, number> {
+    return Object.fromEntries(this.sessions.map((session) => [session.iface, session.linkType]));
+  }
+
+  /**
+   * Replaces the filter on every interface. The filter is first compiled on a separate handle,
+   * so that a bad filter throws LiveCaptureError and leaves the capture as it was. Packets that
+   * arrive while an interface is reopened are not captured.
+   */
+  setFilter(filter: string): void {
+    if (this.closed || filter === this.filterText) return;
+    const first = this.sessions[0];
+    if (first !== undefined) {
+      const probe = loadCap();
+      const cap = new probe.Cap();
+      try {
+        cap.open(first.iface, filter, 65536, Buffer.alloc(PACKET_BUFFER));
+      } catch (error) {
+        throw filterError(first.iface, filter, error);
+      }
+      cap.close();
+    }
+    const sessions = this.sessions;
+    this.sessions = [];
+    for (const session of sessions) {
+      session.cap.removeAllListeners('packet');
+      session.cap.close();
+    }
+    this.filterText = filter;
+    for (const session of sessions) this.sessions.push(this.openSession(session.iface, session.index, filter));
+  }
+
+  /** Stops capturing on every interface. Packets already in the kernel buffer are not read. */
+  close(): void {
+    this.closed = true;
+    for (const session of this.sessions) {
+      session.cap.removeAllListeners('packet');
+      try {
+        session.cap.close();
+      } catch {
+        // Already closed.
+      }
+    }
+    this.sessions = [];
+  }
+
+  private openSession(iface: string, index: number, filter: string): Session {
+    if (iface !== 'any' && (!/^[^/\0]+$/.test(iface) || !existsSync(`/sys/class/net/${iface}`))) {
+      const reason = 'no such interface ("ip link" lists the interfaces)';
+      throw new LiveCaptureError('interface', iface, reason, `cannot capture on interface "${iface}": ${reason}`);
+    }
+    const { Cap } = loadCap();
+    const cap = new Cap();
+    const buffer = Buffer.alloc(PACKET_BUFFER);
+    let linkName: string;
+    try {
+      linkName = cap.open(iface, filter, this.options.bufferSize, buffer);
+    } catch (error) {
+      // Opening without the filter tells a filter error from an interface error.
+      if (filter !== '') {
+        const plain = new Cap();
+        let interfaceOpens = false;
+        try {
+          plain.open(iface, '', 65536, Buffer.alloc(PACKET_BUFFER));
+          interfaceOpens = true;
+          plain.close();
+        } catch {
+          // The interface itself fails: reported below with the first error.
+        }
+        if (interfaceOpens) throw filterError(iface, filter, error);
+      }
+      const reason = errorText(error);
+      throw new LiveCaptureError('interface', iface, reason, `cannot capture on interface "${iface}": ${reason}`);
+    }
+    const linkType = linkTypeOf(linkName) ?? -1;
+    const packet: Packet = {
+      seconds: 0,
+      nanos: 0,
+      linkType,
+      interfaceId: index,
+      data: buffer,
+      originalLength: 0,
+      fileOffset: 0,
+    };
+    const stats = this.stats;
+    const onPacket = this.options.onPacket;
+    cap.on('packet', (length: number) => {
+      now(packet);
+      packet.data = buffer.subarray(0, length);
+      packet.originalLength = length;
+      stats.packets++;
+      stats.bytes += length;
+      onPacket(packet);
+    });
+    return { iface, index, cap, buffer, linkType };
+  }
+}
+
+function errorText(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).trim();
+}
+
+function filterError(iface: string, filter: string, error: unknown): LiveCaptureError {
+  const reason = errorText(error);
+  return new LiveCaptureError('filter', iface, reason, `invalid capture filter "${filter}": ${reason}`);
+}

@@ -1,0 +1,404 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { pino, type Logger } from 'pino';
+import { Analyzer } from '../analyze.js';
+import { InterfaceDropCounter } from '../capture/interface-drops.js';
+import { LiveCapture, defaultCaptureFilter } from '../capture/live.js';
+import { ConfigError, defaultConfig, loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import type { EventConsumer, SensorStats } from '../events/consumer.js';
+import type { EcsEvent } from '../events/ecs.js';
+import { escapeJsonForTerminal } from '../events/sanitize.js';
+import { Pipeline } from '../pipeline.js';
+import { EventStore } from '../store/index.js';
+import { capabilityMessage, missingCaptureCapabilities } from './capabilities.js';
+import { tableHeader, tableRow } from './format.js';
+import { StoredOutput } from './stored-output.js';
+import { UsageError } from './usage.js';
+
+export const LIVE_HELP = `Usage: mailtap live -i IFACE [-i IFACE2] [options]
+
+Captures from one or more interfaces (a switch mirror port), and stores every SMTP transaction,
+session and alert as "read --db" does. Logs JSON lines (pino) on stderr: start, stop, errors,
+and statistics every capture.stats_interval, with the estimated capture loss.
+
+Options:
+  -i, --interface IFACE  capture on IFACE (repeat for several); default capture.interfaces
+  --config FILE          YAML configuration (see appliance/mailtap.yaml); SIGHUP reloads it
+  --db DIR               LevelDB store for the events (default ${'/var/lib/mailtap'})
+  --filter BPF           capture filter, replacing capture.filter and the default filter
+  --format json|table    also print each stored event on stdout, as "read" does
+  -h, --help             this help
+
+Signals: SIGINT and SIGTERM stop the capture, store what is pending and exit 0; SIGHUP reloads
+the configuration (detection and filter) and keeps the old one when the new one is invalid.
+
+Needs CAP_NET_RAW and CAP_NET_ADMIN (root, or AmbientCapabilities in a systemd unit).
+Exit status: 0 after SIGINT or SIGTERM, 1 when capturing or storing fails, 2 for a usage or
+configuration error, 77 when a capability is missing.`;
+
+/** Where events are stored when --db is not given. */
+export const DEFAULT_STORE_DIR = '/var/lib/mailtap';
+
+/** Seconds between two ticks: idle flows time out and consumers get the stats. */
+const TICK_SECONDS = 1;
+
+/** Errors of one kind logged per minute; the rest are counted and logged as one line. */
+const ERRORS_PER_MINUTE = 5;
+
+/** sysexits.h EX_NOPERM: a capability is missing. */
+const EXIT_NO_PERMISSION = 77;
+
+/** The running sensor as its consumers see it. */
+export interface LiveSensor {
+  readonly interfaces: readonly string[];
+  /** The configuration in force; replaced on SIGHUP. */
+  config(): Config;
+  /** The current figures, computed on each call. */
+  stats(): SensorStats;
+}
+
+/**
+ * The consumers that receive every stored event and, every second, the stats. The control
+ * socket of `mailtap status`, the Prometheus endpoint and the WebSocket feed are created here.
+ */
+export function liveConsumers(_sensor: LiveSensor, _log: Logger): EventConsumer[] {
+  return [];
+}
+
+/** Logs at most ERRORS_PER_MINUTE errors per key and minute, then one line with the count left out. */
+class ErrorLimiter {
+  private readonly windows = new Map<string, { start: number; count: number }>();
+
+  constructor(private readonly log: Logger) {}
+
+  error(key: string, fields: Record<string, unknown>, message: string): void {
+    const now = Date.now();
+    let window = this.windows.get(key);
+    if (window === undefined || now - window.start >= 60000) {
+      if (window !== undefined && window.count > ERRORS_PER_MINUTE) {
+        this.log.error({ key, suppressed: window.count - ERRORS_PER_MINUTE }, 'repeated errors were not logged');
+      }
+      window = { start: now, count: 0 };
+      this.windows.set(key, window);
+    }
+    window.count++;
+    if (window.count <= ERRORS_PER_MINUTE) this.log.error({ key, ...fields }, message);
+  }
+}
+
+function version(): string {
+  try {
+    const file = fileURLToPath(new URL('../../package.json', import.meta.url));
+    return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Builds the pipeline's options from the configuration, as `read` does. */
+function pipelineLimits(config: Config) {
+  const limits = config.limits;
+  return {
+    ...(limits.max_flows !== undefined ? { maxFlows: limits.max_flows } : {}),
+    ...(limits.flow_buffer !== undefined ? { maxBufferedPerDirection: limits.flow_buffer } : {}),
+    ...(limits.total_buffer !== undefined ? { maxBufferedTotal: limits.total_buffer } : {}),
+    ...(limits.idle_timeout !== undefined ? { idleTimeout: limits.idle_timeout } : {}),
+  };
+}
+
+/** The capture filter: --filter, else capture.filter, else the default for the configured ports. */
+function captureFilter(config: Config, override: string | undefined): string {
+  return override ?? config.capture.filter ?? defaultCaptureFilter([...config.smtp.ports, ...config.smtp.implicit_tls_ports]);
+}
+
+/** Runs `mailtap live`. Resolves with the exit status once the sensor stops. */
+export async function runLive(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    allowPositionals: false,
+    options: {
+      interface: { type: 'string', short: 'i', multiple: true },
+      config: { type: 'string' },
+      db: { type: 'string' },
+      filter: { type: 'string' },
+      format: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(LIVE_HELP + '\n');
+    return 0;
+  }
+  const format = values.format;
+  if (format !== undefined && format !== 'json' && format !== 'table') {
+    throw new UsageError(`invalid --format "${format}": expected json or table`);
+  }
+  const configFile = values.config;
+  let config: Config = configFile !== undefined ? loadConfig(configFile) : defaultConfig();
+  const interfaces = [...new Set(values.interface ?? config.capture.interfaces)];
+  if (interfaces.length === 0) {
+    throw new UsageError('no interface to capture on: give -i IFACE or set capture.interfaces in the configuration');
+  }
+  if (values.filter !== undefined && values.filter.trim() === '') {
+    throw new UsageError('empty --filter: leave it out to use the default filter');
+  }
+
+  const missing = missingCaptureCapabilities();
+  if (missing !== undefined && missing.length > 0) {
+    process.stderr.write(capabilityMessage(missing) + '\n');
+    return EXIT_NO_PERMISSION;
+  }
+
+  const log = pino(
+    { base: { sensor: config.sensor.name, pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
+    pino.destination({ dest: 2, sync: true }),
+  );
+  const errors = new ErrorLimiter(log);
+
+  const dbPath = values.db ?? DEFAULT_STORE_DIR;
+  let store: EventStore;
+  try {
+    store = await EventStore.open(dbPath);
+  } catch (error) {
+    log.error({ db: dbPath, err: errorText(error) }, 'cannot open the store');
+    process.stderr.write(`mailtap: error: cannot open the store ${dbPath}: ${errorText(error)}\n`);
+    return 1;
+  }
+
+  const started = new Date();
+  const sensorVersion = version();
+  let lastSequence = 0;
+  let consumers: EventConsumer[] = [];
+  const out = process.stdout;
+  if (format === 'table') out.write(tableHeader() + '\n');
+  const deliver = (event: EcsEvent): void => {
+    const sequence = event.event.sequence;
+    if (sequence !== undefined && sequence > lastSequence) lastSequence = sequence;
+    if (format === 'table') out.write(tableRow(event) + '\n');
+    else if (format === 'json') out.write(escapeJsonForTerminal(JSON.stringify(event)) + '\n');
+    for (const consumer of consumers) {
+      try {
+        consumer.event(event);
+      } catch (error) {
+        errors.error('consumer', { err: errorText(error) }, 'an event consumer failed');
+      }
+    }
+  };
+  const retention = config.store.retention;
+  const stored = new StoredOutput(store, deliver, {
+    ...(retention.max_age !== undefined ? { maxAgeSeconds: retention.max_age } : {}),
+    ...(retention.max_size !== undefined ? { maxBytes: retention.max_size } : {}),
+  });
+
+  let analyzer = new Analyzer(config);
+  const pipeline = new Pipeline({
+    smtpPorts: config.smtp.ports,
+    implicitTlsPorts: config.smtp.implicit_tls_ports,
+    analyzer,
+    flowLimits: pipelineLimits(config),
+    onEvent: (event) => stored.add(event),
+  });
+
+  let filter = captureFilter(config, values.filter);
+  let capture: LiveCapture;
+  try {
+    capture = LiveCapture.open({
+      interfaces,
+      filter,
+      bufferSize: config.capture.buffer_size,
+      onPacket: pipeline.handlePacket,
+    });
+  } catch (error) {
+    const message = errorText(error);
+    log.error({ interfaces, filter, err: message }, 'cannot start the capture');
+    process.stderr.write(`mailtap: error: ${message}\n`);
+    await store.close();
+    return 1;
+  }
+  const drops = new InterfaceDropCounter(interfaces);
+
+  // Rates are over the last tick; the loss check is over the last stats interval.
+  let previous = { at: Date.now(), packets: 0, bytes: 0 };
+  let rates = { packetsPerSecond: 0, bitsPerSecond: 0 };
+  const stats = (): SensorStats => {
+    const flows = pipeline.flows.stats;
+    const counters = pipeline.counters;
+    const acked = flows.ackedBytes;
+    return {
+      sensor: config.sensor.name,
+      version: sensorVersion,
+      sources: [...interfaces],
+      started: started.toISOString(),
+      uptimeSeconds: Math.round((Date.now() - started.getTime()) / 1000),
+      packets: capture.stats.packets,
+      bytes: capture.stats.bytes,
+      packetsPerSecond: rates.packetsPerSecond,
+      bitsPerSecond: rates.bitsPerSecond,
+      flows: flows.activeFlows,
+      sessions: counters.sessions,
+      transactions: counters.transactions,
+      alerts: counters.alerts,
+      lastSequence,
+      loss: {
+        ackedUnseenBytes: flows.ackedUnseenBytes,
+        estimatedRatio: acked > 0 ? flows.ackedUnseenBytes / acked : 0,
+        interfaceDrops: drops.read(),
+      },
+    };
+  };
+  const sensor: LiveSensor = { interfaces, config: () => config, stats };
+  consumers = liveConsumers(sensor, log);
+
+  log.info(
+    { interfaces, filter, linkTypes: capture.linkTypes(), bufferSize: config.capture.buffer_size, db: dbPath, host: hostname() },
+    'capture started',
+  );
+
+  let stopping: Promise<number> | undefined;
+  let resolveDone: (status: number) => void = () => {};
+  const done = new Promise<number>((resolve) => {
+    resolveDone = resolve;
+  });
+
+  // The loss check compares the counters with their values at the previous stats line.
+  let lastReport = { at: Date.now(), acked: 0, unseen: 0, drops: 0 };
+  const internalErrors = { handler: 0, internal: 0, decode: 0 };
+  const tick = (): void => {
+    const now = Date.now();
+    pipeline.tick(now / 1000);
+    const seconds = (now - previous.at) / 1000;
+    if (seconds > 0) {
+      rates = {
+        packetsPerSecond: Math.round((capture.stats.packets - previous.packets) / seconds),
+        bitsPerSecond: Math.round(((capture.stats.bytes - previous.bytes) * 8) / seconds),
+      };
+    }
+    previous = { at: now, packets: capture.stats.packets, bytes: capture.stats.bytes };
+    const current = stats();
+    for (const consumer of consumers) {
+      try {
+        consumer.stats?.(current);
+      } catch (error) {
+        errors.error('consumer', { err: errorText(error) }, 'an event consumer failed');
+      }
+    }
+    const flows = pipeline.flows.stats;
+    if (flows.handlerErrors > internalErrors.handler || flows.internalErrors > internalErrors.internal) {
+      errors.error(
+        'pipeline',
+        { handlerErrors: flows.handlerErrors, internalErrors: flows.internalErrors },
+        'flows were dropped after an internal error',
+      );
+      internalErrors.handler = flows.handlerErrors;
+      internalErrors.internal = flows.internalErrors;
+    }
+    if (stored.error !== undefined) {
+      log.error({ db: dbPath, err: stored.error.message }, 'writing to the store failed; stopping');
+      void stop('store', 1);
+      return;
+    }
+    if ((now - lastReport.at) / 1000 >= config.capture.stats_interval) report(now, current);
+  };
+
+  const report = (now: number, current: SensorStats): void => {
+    const flows = pipeline.flows.stats;
+    const acked = flows.ackedBytes - lastReport.acked;
+    const unseen = flows.ackedUnseenBytes - lastReport.unseen;
+    const newDrops = current.loss.interfaceDrops - lastReport.drops;
+    const ratio = acked > 0 ? unseen / acked : 0;
+    log.info(
+      {
+        stats: current,
+        interval: { seconds: Math.round((now - lastReport.at) / 1000), ackedBytes: acked, ackedUnseenBytes: unseen, interfaceDrops: newDrops },
+        decode: { frames: pipeline.decoder.stats.frames, errors: pipeline.decoder.stats.errors },
+        tcp: { gaps: flows.gaps, gapBytes: flows.gapBytes, evictedFlows: flows.evictedFlows, timedOutFlows: flows.timedOutFlows },
+      },
+      'stats',
+    );
+    if (ratio > config.capture.loss_warning || newDrops > 0) {
+      log.warn(
+        { estimatedRatio: ratio, ackedBytes: acked, ackedUnseenBytes: unseen, interfaceDrops: newDrops, threshold: config.capture.loss_warning },
+        'capture loss: the sensor misses traffic (check the mirror port, capture.buffer_size and the CPU load)',
+      );
+    }
+    lastReport = { at: now, acked: flows.ackedBytes, unseen: flows.ackedUnseenBytes, drops: current.loss.interfaceDrops };
+  };
+  const timer = setInterval(tick, TICK_SECONDS * 1000);
+
+  const reload = (): void => {
+    if (configFile === undefined) {
+      log.info('SIGHUP: no --config file to reload');
+      return;
+    }
+    let next: Config;
+    try {
+      next = loadConfig(configFile);
+    } catch (error) {
+      const message = error instanceof ConfigError ? error.message : errorText(error);
+      log.error({ config: configFile, err: message }, 'SIGHUP: the configuration is invalid; keeping the previous one');
+      return;
+    }
+    const nextFilter = captureFilter(next, values.filter);
+    try {
+      capture.setFilter(nextFilter);
+    } catch (error) {
+      log.error({ config: configFile, filter: nextFilter, err: errorText(error) }, 'SIGHUP: the new filter is invalid; keeping the previous configuration');
+      return;
+    }
+    filter = nextFilter;
+    config = next;
+    analyzer = new Analyzer(config);
+    pipeline.replaceAnalyzer(analyzer);
+    // NOTE: SMTP ports, limits and the store's retention keep their values from the start.
+    log.info({ config: configFile, filter }, 'configuration reloaded');
+  };
+
+  const stop = async (reason: string, status: number): Promise<number> => {
+    stopping ??= (async () => {
+      clearInterval(timer);
+      capture.close();
+      log.info({ reason }, 'stopping: storing pending events');
+      try {
+        await pipeline.finish();
+        await stored.drain();
+        for (const device of analyzer.inventory.list()) await store.putDevice(device);
+      } catch (error) {
+        log.error({ err: errorText(error) }, 'error while storing the pending events');
+        status = 1;
+      }
+      for (const consumer of consumers) {
+        try {
+          await consumer.close?.();
+        } catch (error) {
+          log.error({ err: errorText(error) }, 'an event consumer failed to close');
+        }
+      }
+      await store.close();
+      if (stored.error !== undefined && status === 0) status = 1;
+      log.info({ reason, status, stats: stats() }, 'capture stopped');
+      process.off('SIGINT', onStop);
+      process.off('SIGTERM', onStop);
+      process.off('SIGHUP', reload);
+      resolveDone(status);
+      return status;
+    })();
+    return stopping;
+  };
+  const onStop = (signal: NodeJS.Signals): void => {
+    // A second signal ends the process at once.
+    if (stopping !== undefined) process.exit(signal === 'SIGINT' ? 130 : 143);
+    void stop(signal, 0);
+  };
+  process.on('SIGINT', onStop);
+  process.on('SIGTERM', onStop);
+  process.on('SIGHUP', reload);
+
+  return done;
+}

@@ -1,0 +1,38 @@
+import { z } from 'zod';
+import { parseDuration, parseSize } from './values.js';
+
+/** Bytes of the kernel capture buffer per interface unless the config says otherwise. */
+export const DEFAULT_CAPTURE_BUFFER = 64 * 1024 * 1024;
+
+const bufferSize = z.union([z.number().int().positive(), z.string()]).transform((value, ctx): number => {
+  const bytes = typeof value === 'number' ? value : parseSize(value);
+  // cap passes the size to pcap_set_buffer_size as a signed 32-bit integer.
+  if (bytes === undefined || bytes < 65536 || bytes > 2 ** 31 - 1) {
+    ctx.addIssue({ code: 'custom', message: `expected a size from 64KiB to 2GiB such as 64MiB, got "${value}"` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const interval = z.union([z.number().positive(), z.string()]).transform((value, ctx): number => {
+  const seconds = typeof value === 'number' ? value : parseDuration(value);
+  if (seconds === undefined || seconds <= 0) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration such as 30s or 5m, got "${value}"` });
+    return z.NEVER;
+  }
+  return seconds;
+});
+
+/** The `capture` section: how `mailtap live` opens its interfaces and reports on them. */
+export const captureSchema = z
+  .strictObject({
+    /** Interfaces to capture on when the command line names none. */
+    interfaces: z.array(z.string().min(1)).default([]),
+    /** BPF filter; unset builds the default from smtp.ports and smtp.implicit_tls_ports. */
+    filter: z.string().min(1).optional(),
+    buffer_size: bufferSize.default(DEFAULT_CAPTURE_BUFFER),
+    stats_interval: interval.default(60),
+    /** Estimated loss (0 to 1) over a stats interval above which the log gets a warning. */
+    loss_warning: z.number().min(0).max(1).default(0.01),
+  })
+  .prefault({});

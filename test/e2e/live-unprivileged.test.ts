@@ -20,6 +20,8 @@ const SERVER_IF = 'mt9us0';
 const CLIENT_IP = '10.209.9.1';
 const SERVER_IP = '10.209.9.2';
 const NOBODY = 65534;
+/** Port of the metrics endpoint on the loopback of the server namespace, which has its own ports. */
+const METRICS_PORT = 9187;
 
 function sh(command: string, args: string[]): void {
   const run = spawnSync(command, args, { encoding: 'utf8' });
@@ -90,7 +92,10 @@ describe('live as an unprivileged user', { skip: process.getuid?.() !== 0 ? 'nee
     const db = join(dir, 'db');
     sh('mkdir', [db]);
     chownSync(db, NOBODY, NOBODY);
-    writeFileSync(join(dir, 'mailtap.yaml'), `sensor:\n  name: unpriv-test\ncontrol:\n  socket: ${join(dir, 'run', 'mailtap.sock')}\n`);
+    writeFileSync(
+      join(dir, 'mailtap.yaml'),
+      `sensor:\n  name: unpriv-test\ncontrol:\n  socket: ${join(dir, 'run', 'mailtap.sock')}\nmetrics:\n  listen: 127.0.0.1:${METRICS_PORT}\n`,
+    );
     sh('mkdir', [join(dir, 'run')]);
     chownSync(join(dir, 'run'), NOBODY, NOBODY);
 
@@ -164,6 +169,15 @@ describe('live as an unprivileged user', { skip: process.getuid?.() !== 0 ? 'nee
     assert.deepEqual(stats.sources, [SERVER_IF]);
     assert.ok(stats.transactions >= 1);
     assert.ok(stats.packets >= 10);
+  });
+
+  it('metrics endpoint serves the figures', () => {
+    const scrape = `require('http').get('http://127.0.0.1:${METRICS_PORT}/metrics', (res) => {
+      let body = ''; res.on('data', (c) => (body += c)); res.on('end', () => process.stdout.write(body)); });`;
+    const run = spawnSync('ip', ['netns', 'exec', SERVER_NS, process.execPath, '-e', scrape], { encoding: 'utf8', timeout: 10000 });
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /^mailtap_transactions_total [1-9]\d*$/m);
+    assert.match(run.stdout, /^mailtap_sensor_info\{sensor="unpriv-test",version="[^"]+"\} 1$/m);
   });
 
   it('without capabilities live exits 77', () => {

@@ -64,7 +64,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(HELP + '\n' + (command === undefined ? '' : '\n' + READ_HELP + '\n'));
       return command === undefined ? 2 : 0;
     default:
-      throw new UsageError(`unknown command "${command}": expected read, live, devices, alerts, messages or show`);
+      throw new UsageError(`unknown command "${command}": expected read, live, devices, alerts, messages, show or status`);
   }
 }
 

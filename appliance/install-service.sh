@@ -110,14 +110,16 @@ mkdir -p "$dest$unit_dir"
 sed "s#/usr/local/bin/mailtap #$bin_dir/mailtap #" "$repo/appliance/mailtap.service" >"$dest$unit_dir/mailtap.service"
 chmod 0644 "$dest$unit_dir/mailtap.service"
 
-if [[ -n "$dest" || $enable -eq 0 ]]; then
-  echo "not enabled (--dest or --no-enable)"
-elif [[ -d /run/systemd/system ]]; then
-  systemctl daemon-reload
-  systemctl enable --now mailtap.service
-  echo "enabled and started mailtap.service; check it with: systemctl status mailtap; mailtap status"
-else
+if [[ $enable -eq 0 ]]; then
+  echo "not enabled (--no-enable)"
+elif [[ ! -d /run/systemd/system ]]; then
   # Containers and CI runners often have no systemd as PID 1; systemctl would fail there.
   echo "systemd is not running on this machine (no /run/systemd/system): the unit is installed"
   echo "but not enabled. On a host booted with systemd run: systemctl enable --now mailtap"
+elif [[ -n "$dest" ]]; then
+  echo "not enabled: the unit went to the staging tree $dest"
+else
+  systemctl daemon-reload
+  systemctl enable --now mailtap.service
+  echo "enabled and started mailtap.service; check it with: systemctl status mailtap; mailtap status"
 fi

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -56,6 +56,10 @@ describe('install-service.sh', () => {
   it('staged install succeeds', () => {
     assert.equal(firstRun.status, 0, String(firstRun.stderr));
     assert.match(String(firstRun.stdout), /installed \/etc\/mailtap\/mailtap\.yaml with the defaults/);
+  });
+
+  it('missing systemd is reported', { skip: existsSync('/run/systemd/system') ? 'systemd is running here' : false }, () => {
+    assert.match(String(firstRun.stdout), /systemd is not running on this machine \(no \/run\/systemd\/system\)/);
   });
 
   it('config is the documented default', () => {

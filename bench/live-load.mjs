@@ -7,7 +7,7 @@
 // tcpdump, and a build (`npm run build`).
 //
 // Options: --rates LIST (Mbit/s, comma-separated, "top" for --topspeed; default
-// 50,100,200,400,600,800,1000,top), --keep-going (also try the rates after two lossy ones),
+// 50,75,100,150,200,300,400,600,800,1000,top), --keep-going (also try the rates after two lossy ones),
 // --no-docs (leave docs/benchmarks.md unchanged), and the capture options of make-capture.mjs.
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -39,7 +39,7 @@ const DRAIN_TIMEOUT_MS = 120000;
 const { values } = parseArgs({
   options: {
     ...CAPTURE_OPTIONS,
-    rates: { type: 'string', default: '50,100,200,400,600,800,1000,top' },
+    rates: { type: 'string', default: '50,75,100,150,200,300,400,600,800,1000,top' },
     'keep-going': { type: 'boolean', default: false },
     'no-docs': { type: 'boolean', default: false },
   },

@@ -112,7 +112,7 @@ export class Pipeline {
 
   /**
    * Hands the inventory and detection to another analyzer (a reloaded configuration). The alert
-   * updates the current one holds are delivered first; what it learned is not carried over.
+   * updates the current one keeps are delivered first; what it learned is not carried over.
    */
   replaceAnalyzer(analyzer: Analyzer): void {
     const previous = this.analyzer;

@@ -7,7 +7,7 @@ import type { CaptureStats, Packet } from './types.js';
 /**
  * The part of the `cap` addon this module uses. close() must only be called after a successful
  * open(): cap 0.2.1 aborts the process (a failed assertion in nan) when a handle whose open()
- * threw is closed, so such a handle is left to the garbage collector.
+ * threw is closed, and freeing any handle can crash it later. See newCap().
  *
  * cap opens the device with pcap_create, a snap length of 65535, promiscuous mode, immediate
  * mode and the given buffer size, and emits each packet after copying it into the buffer passed
@@ -24,6 +24,28 @@ interface CapModule {
 }
 
 let capModule: CapModule | undefined;
+
+/**
+ * Every handle this module created, kept referenced for the life of the process, because cap
+ * 0.2.1 frees its handles unsafely. Its destructor runs when the garbage collector frees a
+ * handle. After close(), the handle's libuv poll handle is stopped but never uv_close()d, so it
+ * stays in the event loop's handle list while its memory is freed, and a later change to that
+ * list writes into freed memory (seen as segfaults in tests). After a failed open(), the
+ * destructor stops a poll handle that was never started. A closed handle keeps only its small
+ * native object, and handles are created per interface at start and per filter change.
+ *
+ * NOTE: a handle whose open() threw also keeps the libpcap handle it opened before the error, so
+ * a bad filter costs one socket with a 64 KiB buffer (the probe in setFilter) or one with the
+ * configured buffer (at start).
+ */
+const retainedHandles: CapSession[] = [];
+
+/** Creates a cap handle that is never freed (see retainedHandles). */
+function newCap(): CapSession {
+  const cap = new (loadCap().Cap)();
+  retainedHandles.push(cap);
+  return cap;
+}
 
 /** Loads the native addon on first use, so that commands reading files never load it. */
 function loadCap(): CapModule {
@@ -55,7 +77,7 @@ export function linkTypeOf(name: string): number | undefined {
 }
 
 /**
- * The default capture filter: SMTP on the given TCP ports, and for the device inventory ARP,
+ * Builds the default capture filter: SMTP on the given TCP ports, and for the device inventory ARP,
  * DHCP (UDP 67 and 68) and IPv6 neighbour discovery (ICMPv6 types 133 to 137: router
  * solicitation and advertisement, neighbour solicitation and advertisement, redirect). The
  * same again inside one VLAN tag and inside two (802.1ad, QinQ): each `vlan` in a pcap filter
@@ -113,9 +135,18 @@ interface Session {
   linkType: number;
 }
 
-/** Returns the current time as whole seconds and nanoseconds. */
+/**
+ * Returns the clock that stamps live packets, in milliseconds since the Unix epoch: the wall
+ * clock at process start plus the monotonic time since, so that it never steps back. Timers
+ * that drive the pipeline between packets must read the same clock.
+ */
+export function captureClock(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Sets the packet's time to now. */
 function now(packet: Packet): void {
-  const ms = performance.timeOrigin + performance.now();
+  const ms = captureClock();
   const seconds = Math.floor(ms / 1000);
   packet.seconds = seconds;
   packet.nanos = Math.min(999999999, Math.floor((ms - seconds * 1000) * 1e6));
@@ -124,6 +155,15 @@ function now(packet: Packet): void {
 /**
  * Captures from one or more interfaces with libpcap (through the `cap` addon) and hands each
  * packet to one callback, in the order the event loop receives them.
+ *
+ * NOTE: cap writes "Warning: IFACE: no IPv4 address assigned - This may not actually work" to
+ * stderr when it opens an interface without an IPv4 address, as a mirror port usually is. The
+ * warning comes from pcap_lookupnet, only matters for filters on broadcast addresses, and is a
+ * line that is not JSON in the log.
+ *
+ * NOTE: when a captured interface goes down or is deleted, cap 0.2.1 fails an assertion in its
+ * poll callback and the process aborts; opening an interface that is down fails with "That
+ * device is not up". A service manager has to restart the sensor (systemd: Restart=always).
  *
  * NOTE: cap does not pass the pcap_pkthdr timestamp on, so a packet's time is the time its
  * callback runs. With immediate mode this is within a fraction of a millisecond of the kernel's
@@ -171,8 +211,7 @@ export class LiveCapture {
     if (this.closed || filter === this.filterText) return;
     const first = this.sessions[0];
     if (first !== undefined) {
-      const probe = loadCap();
-      const cap = new probe.Cap();
+      const cap = newCap();
       try {
         cap.open(first.iface, filter, 65536, Buffer.alloc(PACKET_BUFFER));
       } catch (error) {
@@ -209,8 +248,7 @@ export class LiveCapture {
       const reason = 'no such interface ("ip link" lists the interfaces)';
       throw new LiveCaptureError('interface', iface, reason, `cannot capture on interface "${iface}": ${reason}`);
     }
-    const { Cap } = loadCap();
-    const cap = new Cap();
+    const cap = newCap();
     const buffer = Buffer.alloc(PACKET_BUFFER);
     let linkName: string;
     try {
@@ -218,7 +256,7 @@ export class LiveCapture {
     } catch (error) {
       // Opening without the filter tells a filter error from an interface error.
       if (filter !== '') {
-        const plain = new Cap();
+        const plain = newCap();
         let interfaceOpens = false;
         try {
           plain.open(iface, '', 65536, Buffer.alloc(PACKET_BUFFER));

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { Analyzer } from '../analyze.js';
 import { InterfaceDropCounter } from '../capture/interface-drops.js';
-import { LiveCapture, defaultCaptureFilter } from '../capture/live.js';
+import { LiveCapture, captureClock, defaultCaptureFilter } from '../capture/live.js';
 import { ConfigError, defaultConfig, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { EventConsumer, SensorStats } from '../events/consumer.js';
@@ -36,11 +36,11 @@ Options:
 Signals: SIGINT and SIGTERM stop the capture, store what is pending and exit 0; SIGHUP reloads
 the configuration (detection and filter) and keeps the old one when the new one is invalid.
 
-Needs CAP_NET_RAW and CAP_NET_ADMIN (root, or AmbientCapabilities in a systemd unit).
+Needs CAP_NET_RAW (root, or AmbientCapabilities=CAP_NET_RAW in a systemd unit).
 Exit status: 0 after SIGINT or SIGTERM, 1 when capturing or storing fails, 2 for a usage or
 configuration error, 77 when a capability is missing.`;
 
-/** Where events are stored when --db is not given. */
+/** Directory of the event store when --db is not given. */
 export const DEFAULT_STORE_DIR = '/var/lib/mailtap';
 
 /** Seconds between two ticks: idle flows time out and consumers get the stats. */
@@ -62,31 +62,61 @@ export interface LiveSensor {
 }
 
 /**
- * The consumers that receive every stored event and, every second, the stats. The control
+ * Creates the consumers that receive every stored event and, every second, the stats. The control
  * socket of `mailtap status`, the Prometheus endpoint and the WebSocket feed are created here.
  */
 export function liveConsumers(sensor: LiveSensor, log: Logger): EventConsumer[] {
   return [startSensorServices(sensor.config(), () => sensor.stats(), log)];
 }
 
-/** Logs at most ERRORS_PER_MINUTE errors per key and minute, then one line with the count left out. */
-class ErrorLimiter {
-  private readonly windows = new Map<string, { start: number; count: number }>();
+/**
+ * Logs at most ERRORS_PER_MINUTE lines per key and minute. The lines left out are counted, and
+ * one line reports the count once the minute is over, at the next call for the key or flush().
+ */
+export class RateLimitedLog {
+  private readonly windows = new Map<string, { start: number; count: number; level: 'warn' | 'error' }>();
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly clock: () => number = Date.now,
+  ) {}
 
   error(key: string, fields: Record<string, unknown>, message: string): void {
-    const now = Date.now();
+    this.write('error', key, fields, message);
+  }
+
+  warn(key: string, fields: Record<string, unknown>, message: string): void {
+    this.write('warn', key, fields, message);
+  }
+
+  /** Reports the lines left out in windows that are over. */
+  flush(): void {
+    const now = this.clock();
+    for (const [key, window] of this.windows) {
+      if (now - window.start < 60000) continue;
+      this.reportSuppressed(key, window);
+      this.windows.delete(key);
+    }
+  }
+
+  private write(level: 'warn' | 'error', key: string, fields: Record<string, unknown>, message: string): void {
+    const now = this.clock();
     let window = this.windows.get(key);
-    if (window === undefined || now - window.start >= 60000) {
-      if (window !== undefined && window.count > ERRORS_PER_MINUTE) {
-        this.log.error({ key, suppressed: window.count - ERRORS_PER_MINUTE }, 'repeated errors were not logged');
-      }
-      window = { start: now, count: 0 };
+    if (window !== undefined && now - window.start >= 60000) {
+      this.reportSuppressed(key, window);
+      window = undefined;
+    }
+    if (window === undefined) {
+      window = { start: now, count: 0, level };
       this.windows.set(key, window);
     }
     window.count++;
-    if (window.count <= ERRORS_PER_MINUTE) this.log.error({ key, ...fields }, message);
+    if (window.count <= ERRORS_PER_MINUTE) this.log[level]({ key, ...fields }, message);
+  }
+
+  private reportSuppressed(key: string, window: { count: number; level: 'warn' | 'error' }): void {
+    if (window.count <= ERRORS_PER_MINUTE) return;
+    this.log[window.level]({ key, suppressed: window.count - ERRORS_PER_MINUTE }, `${key}: more lines like the above were not logged`);
   }
 }
 
@@ -114,9 +144,16 @@ function pipelineLimits(config: Config) {
   };
 }
 
-/** The capture filter: --filter, else capture.filter, else the default for the configured ports. */
+/** Returns the capture filter: --filter, else capture.filter, else the default for the configured ports. */
 function captureFilter(config: Config, override: string | undefined): string {
   return override ?? config.capture.filter ?? defaultCaptureFilter([...config.smtp.ports, ...config.smtp.implicit_tls_ports]);
+}
+
+/** Serializes the settings the analyzer reads, to tell whether a reload changed them. */
+function detectionSettings(config: Config): string {
+  const { sensor, networks, senders, devices, thresholds, rules, inventory, detect } = config;
+  const settings = { sensor, networks, senders, devices, thresholds, rules, inventory, detect };
+  return JSON.stringify(settings, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
 }
 
 /** Runs `mailtap live`. Resolves with the exit status once the sensor stops. */
@@ -161,7 +198,7 @@ export async function runLive(argv: string[]): Promise<number> {
     { base: { sensor: config.sensor.name, pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
     pino.destination({ dest: 2, sync: true }),
   );
-  const errors = new ErrorLimiter(log);
+  const errors = new RateLimitedLog(log);
 
   const dbPath = values.db ?? DEFAULT_STORE_DIR;
   let store: EventStore;
@@ -193,6 +230,8 @@ export async function runLive(argv: string[]): Promise<number> {
     }
   };
   const retention = config.store.retention;
+  // NOTE: StoredOutput queues batches without a bound, so a store slower than the traffic
+  // grows the heap; `read` waits on busy(), but a live capture cannot pause the wire.
   const stored = new StoredOutput(store, deliver, {
     ...(retention.max_age !== undefined ? { maxAgeSeconds: retention.max_age } : {}),
     ...(retention.max_size !== undefined ? { maxBytes: retention.max_size } : {}),
@@ -214,7 +253,15 @@ export async function runLive(argv: string[]): Promise<number> {
       interfaces,
       filter,
       bufferSize: config.capture.buffer_size,
-      onPacket: pipeline.handlePacket,
+      onPacket: (packet) => {
+        // The stages count bad input themselves, so an exception here is a bug. It must not
+        // reach cap's native callback, where it would end the process.
+        try {
+          pipeline.handlePacket(packet);
+        } catch (error) {
+          errors.error('packet', { err: errorText(error) }, 'a packet could not be processed');
+        }
+      },
     });
   } catch (error) {
     const message = errorText(error);
@@ -273,7 +320,7 @@ export async function runLive(argv: string[]): Promise<number> {
   const internalErrors = { handler: 0, internal: 0, decode: 0 };
   const tick = (): void => {
     const now = Date.now();
-    pipeline.tick(now / 1000);
+    pipeline.tick(captureClock() / 1000);
     const seconds = (now - previous.at) / 1000;
     if (seconds > 0) {
       rates = {
@@ -306,6 +353,7 @@ export async function runLive(argv: string[]): Promise<number> {
       return;
     }
     if ((now - lastReport.at) / 1000 >= config.capture.stats_interval) report(now, current);
+    errors.flush();
   };
 
   const report = (now: number, current: SensorStats): void => {
@@ -324,7 +372,8 @@ export async function runLive(argv: string[]): Promise<number> {
       'stats',
     );
     if (ratio > config.capture.loss_warning || newDrops > 0) {
-      log.warn(
+      errors.warn(
+        'capture_loss',
         { estimatedRatio: ratio, ackedBytes: acked, ackedUnseenBytes: unseen, interfaceDrops: newDrops, threshold: config.capture.loss_warning },
         'capture loss: the sensor misses traffic (check the mirror port, capture.buffer_size and the CPU load)',
       );
@@ -354,11 +403,16 @@ export async function runLive(argv: string[]): Promise<number> {
       return;
     }
     filter = nextFilter;
+    // A new analyzer starts without the inventory, baselines and open alerts of the old one,
+    // so it replaces the old one only when a setting it reads changed.
+    const detectionChanged = detectionSettings(next) !== detectionSettings(config);
     config = next;
-    analyzer = new Analyzer(config);
-    pipeline.replaceAnalyzer(analyzer);
+    if (detectionChanged) {
+      analyzer = new Analyzer(config);
+      pipeline.replaceAnalyzer(analyzer);
+    }
     // NOTE: SMTP ports, limits and the store's retention keep their values from the start.
-    log.info({ config: configFile, filter }, 'configuration reloaded');
+    log.info({ config: configFile, filter, detectionChanged }, 'configuration reloaded');
   };
 
   const stop = async (reason: string, status: number): Promise<number> => {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseDuration, parseSize } from './values.js';
 
-/** Bytes of the kernel capture buffer per interface unless the config says otherwise. */
+/** Bytes of the kernel capture buffer per interface unless capture.buffer_size sets another size. */
 export const DEFAULT_CAPTURE_BUFFER = 64 * 1024 * 1024;
 
 const bufferSize = z.union([z.number().int().positive(), z.string()]).transform((value, ctx): number => {

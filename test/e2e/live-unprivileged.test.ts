@@ -188,7 +188,7 @@ describe('live as an unprivileged user', { skip: process.getuid?.() !== 0 ? 'nee
       { encoding: 'utf8', timeout: 20000 },
     );
     assert.equal(run.status, 77, run.stderr);
-    assert.match(run.stderr, /lacks CAP_NET_RAW and CAP_NET_ADMIN/);
+    assert.match(run.stderr, /lacks CAP_NET_RAW\./);
   });
 });
 

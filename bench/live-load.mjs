@@ -272,13 +272,13 @@ if (!values['no-docs']) {
   console.log(`wrote the live-load section of ${relative(REPO_ROOT, DOCS_PATH)}`);
 }
 
-/** A line for lossy rates below the best lossless one, which only a change in machine load explains. */
+/** Returns a note for the lossy rates below the best lossless one. */
 function lowerLossNote(rows, bestRow) {
   if (!bestRow) return [];
   const lower = rows.filter((r) => !r.lossless && (r.mbps ?? 0) < (bestRow.mbps ?? 0));
   if (lower.length === 0) return [];
   const names = lower.map((r) => `${r.rate} Mbit/s`).join(', ');
-  return [`- ${names} lost packets although a higher rate did not: the load of the shared machine changed during the run (see the load average column), so repeat the run before trusting one figure.`];
+  return [`- ${names} lost packets although a higher rate did not, most likely because the load of the shared machine changed during the run (see the load average column), so repeat the run before trusting one figure.`];
 }
 
 function writeDocs(rows, bestRow, verdictLine, ceiling) {

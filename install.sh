@@ -5,13 +5,17 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: ./install.sh [--no-apt] [--bin-dir DIR]
+Usage: ./install.sh [--no-apt] [--bin-dir DIR] [--service]
 
 Installs the Debian packages mailtap and its tests need, runs `npm ci` and
 `npm run build`, and installs DIR/mailtap, which runs dist/cli/main.js.
 
   --no-apt        skip the Debian packages (only check Node.js, build and link)
   --bin-dir DIR   where to install the mailtap command (default: /usr/local/bin)
+  --service       then install the systemd service with appliance/install-service.sh: the
+                  mailtap user, a copy of the build in /usr/local/lib/mailtap (the command
+                  then runs that copy), /etc/mailtap/mailtap.yaml unless it exists, and the
+                  unit, enabled and started when systemd is running
   -h, --help      show this help
 
 Runs as root, or as a user with sudo for apt-get and the command.
@@ -20,11 +24,13 @@ EOF
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 use_apt=1
+service=0
 bin_dir=/usr/local/bin
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --no-apt) use_apt=0 ;;
+    --service) service=1 ;;
     --bin-dir)
       [[ $# -ge 2 ]] || { echo "install.sh: --bin-dir needs a directory" >&2; exit 2; }
       bin_dir="$2"
@@ -143,5 +149,10 @@ chmod 755 "$wrapper"
 "${as_root[@]}" cp "$wrapper" "$bin_dir/mailtap"
 rm -f "$wrapper"
 echo "$bin_dir/mailtap runs node $main"
+
+if [[ $service -eq 1 ]]; then
+  step "systemd service"
+  "${as_root[@]}" "$repo/appliance/install-service.sh" --bin-dir "$bin_dir"
+fi
 
 step "done"

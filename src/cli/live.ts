@@ -12,6 +12,7 @@ import type { EventConsumer, SensorStats } from '../events/consumer.js';
 import type { EcsEvent } from '../events/ecs.js';
 import { escapeJsonForTerminal } from '../events/sanitize.js';
 import { Pipeline } from '../pipeline.js';
+import { startSensorServices } from '../sensor/services.js';
 import { EventStore } from '../store/index.js';
 import { capabilityMessage, missingCaptureCapabilities } from './capabilities.js';
 import { tableHeader, tableRow } from './format.js';
@@ -64,8 +65,8 @@ export interface LiveSensor {
  * Creates the consumers that receive every stored event and, every second, the stats. The control
  * socket of `mailtap status`, the Prometheus endpoint and the WebSocket feed are created here.
  */
-export function liveConsumers(_sensor: LiveSensor, _log: Logger): EventConsumer[] {
-  return [];
+export function liveConsumers(sensor: LiveSensor, log: Logger): EventConsumer[] {
+  return [startSensorServices(sensor.config(), () => sensor.stats(), log)];
 }
 
 /**

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/load.js';
 import { runDevices } from './devices.js';
+import { runStatus } from './status.js';
 import { runLive } from './live.js';
 import { runAlerts, runMessages, runShow } from './query.js';
 import { READ_HELP, runRead } from './read.js';
@@ -21,6 +22,7 @@ Commands:
   show ID           print the stored event with this event.id
   devices           list the device records of the event store
   live -i IFACE     capture from interfaces (a mirror port), store every record and log
+  status            print the figures of the running sensor (packets, loss, sessions, uptime)
   tui --url ws://HOST:PORT/v1/events
                     show a running sensor's feed in the terminal dashboard
 
@@ -56,6 +58,8 @@ async function main(argv: string[]): Promise<number> {
     case 'tui':
       // Loaded on demand, so that blessed does not slow down the start of the other commands.
       return (await import('./tui.js')).runTui(rest);
+    case 'status':
+      return runStatus(rest);
     case 'live':
       return runLive(rest);
     case '--version':
@@ -69,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(HELP + '\n' + (command === undefined ? '' : '\n' + READ_HELP + '\n'));
       return command === undefined ? 2 : 0;
     default:
-      throw new UsageError(`unknown command "${command}": expected read, devices, alerts, messages, show, live or tui`);
+      throw new UsageError(`unknown command "${command}": expected read, devices, alerts, messages, show, live, status or tui`);
   }
 }
 
@@ -91,7 +95,7 @@ main(process.argv.slice(2)).then(
     }
     if (error instanceof UsageError || String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS')) {
       const command = process.argv[2];
-      const help = ['read', 'devices', 'alerts', 'messages', 'show', 'tui', 'live'].includes(command ?? '') ? `mailtap ${command} --help` : 'mailtap --help';
+      const help = ['read', 'devices', 'alerts', 'messages', 'show', 'tui', 'live', 'status'].includes(command ?? '') ? `mailtap ${command} --help` : 'mailtap --help';
       process.stderr.write(`mailtap: ${(error as Error).message}\nRun "${help}" for usage.\n`);
       process.exitCode = 2;
       return;

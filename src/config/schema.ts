@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
+import { controlSchema, metricsSchema } from './service.js';
 import { captureSchema } from './capture.js';
 import { parseCidr, parseDuration, parseMac, parseSize, type Cidr } from './values.js';
 import { feedSchema, makeNotifySchema } from './outputs-schema.js';
@@ -200,6 +201,8 @@ export const configSchema = z
     feed: feedSchema,
     notify: makeNotifySchema(RULE_NAMES),
     scan: scanSchema,
+    control: controlSchema,
+    metrics: metricsSchema,
   })
   .superRefine((config, ctx) => {
     const labels = new Set<string>();

@@ -13,10 +13,13 @@ import type { EcsEvent } from '../events/ecs.js';
 import { escapeJsonForTerminal } from '../events/sanitize.js';
 import { Pipeline } from '../pipeline.js';
 import { startSensorServices } from '../sensor/services.js';
-import { EventStore } from '../store/index.js';
+import { Notifier } from '../notify/index.js';
+import { Scanner } from '../scan/index.js';
+import type { EventStore } from '../store/index.js';
+import { StoreOpenError, openEventStore } from './open-store.js';
 import { capabilityMessage, missingCaptureCapabilities } from './capabilities.js';
 import { tableHeader, tableRow } from './format.js';
-import { StoredOutput } from './stored-output.js';
+import { StoredOutput, analyzerStatePuts, restoreAnalyzer } from './stored-output.js';
 import { UsageError } from './usage.js';
 
 export const LIVE_HELP = `Usage: mailtap live -i IFACE [-i IFACE2] [options]
@@ -28,7 +31,7 @@ and statistics every capture.stats_interval, with the estimated capture loss.
 Options:
   -i, --interface IFACE  capture on IFACE (repeat for several); default capture.interfaces
   --config FILE          YAML configuration (see appliance/mailtap.yaml); SIGHUP reloads it
-  --db DIR               LevelDB store for the events (default ${'/var/lib/mailtap'})
+  --db DIR               LevelDB store for the events (default store.path of the configuration)
   --filter BPF           capture filter, replacing capture.filter and the default filter
   --format json|table    also print each stored event on stdout, as "read" does
   -h, --help             this help
@@ -39,9 +42,6 @@ the configuration (detection and filter) and keeps the old one when the new one 
 Needs CAP_NET_RAW (root, or AmbientCapabilities=CAP_NET_RAW in a systemd unit).
 Exit status: 0 after SIGINT or SIGTERM, 1 when capturing or storing fails, 2 for a usage or
 configuration error, 77 when a capability is missing.`;
-
-/** Directory of the event store when --db is not given. */
-export const DEFAULT_STORE_DIR = '/var/lib/mailtap';
 
 /** Seconds between two ticks: idle flows time out and consumers get the stats. */
 const TICK_SECONDS = 1;
@@ -65,8 +65,23 @@ export interface LiveSensor {
  * Creates the consumers that receive every stored event and, every second, the stats. The control
  * socket of `mailtap status`, the Prometheus endpoint and the WebSocket feed are created here.
  */
-export function liveConsumers(sensor: LiveSensor, log: Logger): EventConsumer[] {
-  return [startSensorServices(sensor.config(), () => sensor.stats(), log)];
+export async function liveConsumers(sensor: LiveSensor, store: EventStore, log: Logger): Promise<EventConsumer[]> {
+  const config = sensor.config();
+  const consumers: EventConsumer[] = [startSensorServices(config, () => sensor.stats(), log)];
+  // The feed is loaded here only, so that the other commands do not load ws.
+  const { FeedServer } = await import('../feed/index.js');
+  let feed;
+  try {
+    feed = await FeedServer.start({ config, store, logger: log, version: sensor.stats().version });
+  } catch (error) {
+    await consumers[0]?.close?.();
+    throw error;
+  }
+  log.info({ url: feed.url }, 'serving the event feed');
+  consumers.push(feed);
+  const notifier = new Notifier({ config, logger: log, version: sensor.stats().version });
+  if (notifier.enabled) consumers.push(notifier);
+  return consumers;
 }
 
 /**
@@ -200,13 +215,14 @@ export async function runLive(argv: string[]): Promise<number> {
   );
   const errors = new RateLimitedLog(log);
 
-  const dbPath = values.db ?? DEFAULT_STORE_DIR;
+  const dbPath = values.db ?? config.store.path;
   let store: EventStore;
   try {
-    store = await EventStore.open(dbPath);
+    store = await openEventStore(dbPath, false);
   } catch (error) {
-    log.error({ db: dbPath, err: errorText(error) }, 'cannot open the store');
-    process.stderr.write(`mailtap: error: cannot open the store ${dbPath}: ${errorText(error)}\n`);
+    if (!(error instanceof StoreOpenError)) throw error;
+    log.error({ db: dbPath, err: error.message }, 'cannot open the store');
+    process.stderr.write(`mailtap: error: ${error.message}\n`);
     return 1;
   }
 
@@ -232,15 +248,26 @@ export async function runLive(argv: string[]): Promise<number> {
   const retention = config.store.retention;
   // NOTE: StoredOutput queues batches without a bound, so a store slower than the traffic
   // grows the heap. `read` waits on busy(), but a live capture cannot pause the wire.
+  let analyzer = new Analyzer(config);
+  // Inventory, baselines and open alerts continue from the state the last run saved.
+  const restoreWarning = await restoreAnalyzer(store, analyzer);
+  if (restoreWarning !== undefined) log.warn({ db: dbPath }, restoreWarning);
   const stored = new StoredOutput(store, deliver, {
+    state: () => analyzerStatePuts(analyzer),
     retention: {
       ...(retention.max_age !== undefined ? { maxAgeSeconds: retention.max_age } : {}),
       ...(retention.max_size !== undefined ? { maxBytes: retention.max_size } : {}),
     },
   });
 
-  let analyzer = new Analyzer(config);
+  // Live capture never waits for the scanners: a message that finds the queue full is recorded
+  // as not scanned.
+  const scanner =
+    config.scan.clamav !== undefined || config.scan.rspamd !== undefined
+      ? new Scanner({ config: config.scan, wait: false, hostname: config.sensor.name, log: (line) => log.warn({ scan: true }, line) })
+      : undefined;
   const pipeline = new Pipeline({
+    ...(scanner ? { scanner } : {}),
     smtpPorts: config.smtp.ports,
     implicitTlsPorts: config.smtp.implicit_tls_ports,
     analyzer,
@@ -304,7 +331,19 @@ export async function runLive(argv: string[]): Promise<number> {
     };
   };
   const sensor: LiveSensor = { interfaces, config: () => config, stats };
-  consumers = liveConsumers(sensor, log);
+  try {
+    consumers = await liveConsumers(sensor, store, log);
+  } catch (error) {
+    const message = errorText(error);
+    log.error({ err: message }, 'cannot start the event consumers');
+    process.stderr.write(`mailtap: error: ${message}\n`);
+    capture.close();
+    await pipeline.finish();
+    await stored.drain();
+    scanner?.close();
+    await store.close();
+    return 1;
+  }
 
   log.info(
     { interfaces, filter, linkTypes: capture.linkTypes(), bufferSize: config.capture.buffer_size, db: dbPath, host: hostname() },
@@ -415,7 +454,11 @@ export async function runLive(argv: string[]): Promise<number> {
     const detectionChanged = detectionSettings(next) !== detectionSettings(config);
     config = next;
     if (detectionChanged) {
-      analyzer = new Analyzer(config);
+      // The new analyzer takes over the inventory, baselines and open alerts of the old one.
+      const next = new Analyzer(config);
+      const problem = next.restore(analyzer.snapshot());
+      if (problem !== undefined) log.warn({ err: problem }, 'SIGHUP: the detection state could not be carried over');
+      analyzer = next;
       pipeline.replaceAnalyzer(analyzer);
     }
     // NOTE: SMTP ports, limits and the store's retention keep their values from the start.
@@ -429,8 +472,8 @@ export async function runLive(argv: string[]): Promise<number> {
       log.info({ reason }, 'stopping: storing pending events');
       try {
         await pipeline.finish();
+        // Also saves the analyzer state and the device records.
         await stored.drain();
-        for (const device of analyzer.inventory.list()) await store.putDevice(device);
       } catch (error) {
         log.error({ err: errorText(error) }, 'error while storing the pending events');
         status = 1;
@@ -442,6 +485,7 @@ export async function runLive(argv: string[]): Promise<number> {
           log.error({ err: errorText(error) }, 'an event consumer failed to close');
         }
       }
+      scanner?.close();
       await store.close();
       if (stored.error !== undefined && status === 0) status = 1;
       log.info({ reason, status, stats: stats() }, 'capture stopped');

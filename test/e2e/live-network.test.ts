@@ -178,6 +178,11 @@ describe('mailtap live on a mirrored office network', { skip }, () => {
         'networks:',
         '  internal: [10.55.0.0/24]',
         '  relays: [10.55.0.10]',
+        // Tests run side by side: the feed takes a free port, the control socket a private path.
+        'feed:',
+        '  listen: 127.0.0.1:0',
+        'control:',
+        `  socket: ${join(dir, 'mailtap.sock')}`,
         'capture:',
         '  stats_interval: 1s',
         '',
@@ -321,7 +326,10 @@ describe('mailtap live with frames lost on the mirror', { skip }, () => {
       'flowid', '1:1');
     servers.push(await startSmtpServer(dir, 'mt5relay', '10.55.0.10', 'mail.corp.example'));
     const config = join(dir, 'site.yaml');
-    writeFileSync(config, 'capture:\n  stats_interval: 1s\n  loss_warning: 0.05\n');
+    writeFileSync(
+      config,
+      `feed:\n  listen: 127.0.0.1:0\ncontrol:\n  socket: ${join(dir, 'mailtap.sock')}\ncapture:\n  stats_interval: 1s\n  loss_warning: 0.05\n`,
+    );
     live = spawn(process.execPath, [CLI, 'live', '-i', 'mt5tap', '--config', config, '--db', join(dir, 'db')], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });

@@ -94,7 +94,7 @@ describe('live as an unprivileged user', { skip: process.getuid?.() !== 0 ? 'nee
     chownSync(db, NOBODY, NOBODY);
     writeFileSync(
       join(dir, 'mailtap.yaml'),
-      `sensor:\n  name: unpriv-test\ncontrol:\n  socket: ${join(dir, 'run', 'mailtap.sock')}\nmetrics:\n  listen: 127.0.0.1:${METRICS_PORT}\n`,
+      `sensor:\n  name: unpriv-test\nfeed:\n  listen: 127.0.0.1:0\ncontrol:\n  socket: ${join(dir, 'run', 'mailtap.sock')}\nmetrics:\n  listen: 127.0.0.1:${METRICS_PORT}\n`,
     );
     sh('mkdir', [join(dir, 'run')]);
     chownSync(join(dir, 'run'), NOBODY, NOBODY);

@@ -38,7 +38,7 @@ describe('systemd unit', () => {
 
   it('unit starts live with the config', () => {
     assert.deepEqual(unitValues(text, 'ExecStart'), [
-      '/usr/local/bin/mailtap live --config /etc/mailtap/mailtap.yaml --db /var/lib/mailtap/db $MAILTAP_OPTIONS',
+      '/usr/local/bin/mailtap live --config /etc/mailtap/mailtap.yaml $MAILTAP_OPTIONS',
     ]);
   });
 });

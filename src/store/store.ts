@@ -64,9 +64,10 @@ export interface SweepLimits {
 }
 
 /**
- * LevelDB's write buffer (memtable and log) before it is written out as a sorted table; the
- * default of 4 MiB made LevelDB compact many small tables while a large capture was read.
- * LevelDB holds up to two of them in memory.
+ * Size of LevelDB's write buffer (memtable and log), 8 times the default of 4 MiB. LevelDB's
+ * documentation: larger values speed up bulk loads, up to two buffers may be in memory, and
+ * recovery on the next open takes longer. Appending the benchmark's 33,827 events took 5.2-6.4 s
+ * with 4 MiB and 1.5-1.9 s with 32 MiB, on a busy 2-core machine.
  */
 const WRITE_BUFFER_BYTES = 32 * 1024 * 1024;
 
@@ -97,7 +98,7 @@ interface EncodedBatch {
   _batch(operations: BatchOp[], options: { sync: boolean }): Promise<void>;
 }
 
-/** What appendText returns: per event, its sequence and its JSON text as stored. */
+/** Result of appendText: per event, its sequence and its JSON text as stored. */
 export interface AppendResult {
   sequences: number[];
   /** JSON of each event with its event.sequence set; a caller prints it instead of serializing again. */

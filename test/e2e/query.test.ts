@@ -261,7 +261,7 @@ describe('query commands over a store of story.pcap', () => {
         source: { ip: '10.98.0.99' },
         mailtap: { alert: { severity: 'medium', count: 1, owner: { name: hostile } }, device: { key: 'ip:10.98.0.99', label: hostile } },
       },
-    ] as EcsEvent[]);
+    ] as unknown as EcsEvent[]);
     await store.close();
     const outputs = [
       runRaw(['messages', '--db', join(dir, 'hostile'), '--device', '10.98.0.99']),

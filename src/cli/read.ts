@@ -189,7 +189,9 @@ export async function runRead(argv: string[]): Promise<number> {
       : (event: EcsEvent) => records.add(JSON.stringify(event));
   // The store hands over the JSON it wrote, so a stored event is serialized once.
   const printStored =
-    format === 'table' ? (event: EcsEvent) => records.add(tableRow(event)) : (_event: EcsEvent, text: string) => records.add(text);
+    format === 'table'
+      ? (event: EcsEvent | undefined) => records.add(tableRow(event as EcsEvent))
+      : (_event: EcsEvent | undefined, text: string) => records.add(text);
   let store: EventStore | undefined;
   if (values.db !== undefined) {
     try {
@@ -209,6 +211,7 @@ export async function runRead(argv: string[]): Promise<number> {
   const stored = store
     ? new StoredOutput(store, printStored, {
         state: () => analyzerStatePuts(analyzer),
+        keepEvents: format === 'table',
         retention: {
           ...(retention.max_age !== undefined ? { maxAgeSeconds: retention.max_age } : {}),
           ...(retention.max_size !== undefined ? { maxBytes: retention.max_size } : {}),

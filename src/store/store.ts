@@ -108,9 +108,9 @@ export interface AppendResult {
 }
 
 /**
- * An event serialized before its sequence is known, so that a caller can let go of the event
- * object at once: objects that wait for a batch would outlive V8's young generation, and
- * promoting them was the largest part of the garbage collection cost of storing.
+ * An event serialized before its sequence is known, so that the caller can drop the event
+ * object at once instead of keeping it until its batch is written. On the benchmark capture
+ * this cut the CPU time of read --db from about 11.9 s to 10.4 s (read alone: 8.7-9.5 s).
  */
 export interface PreparedEvent {
   id: string | undefined;

@@ -143,7 +143,9 @@ describe('query commands over a store of story.pcap', () => {
         (r['@timestamp'] as string) >= since &&
         (r.smtp.rcpt_to as string[]).some((to) => to.toLowerCase().endsWith('@partner.example')),
     );
-    assert.ok(expected.length > 0 && expected.length < 13, `${expected.length} expected`);
+    // Some but not all of the 13 partner.example transactions are in the later half.
+    assert.ok(expected.length > 0, `${expected.length} expected`);
+    assert.ok(expected.length < 13, `${expected.length} expected`);
     const result = runCli(['messages', '--db', db, '--device', '30:05:5c:98:00:31', '--since', since, '--to', 'partner.example', '--json']);
     assert.equal(result.status, 0, result.stderr);
     assert.deepEqual(result.records.map((r) => r.event.id).sort(), expected.map((r) => r.event.id).sort());

@@ -66,8 +66,8 @@ export class Analyzer {
   /**
    * Continues from a state that snapshot() returned, possibly in an earlier process: known
    * devices, baselines, the new_sender learning period and open alerts carry on. Call it
-   * before the first observation. Data that is not a state of this version is ignored:
-   * the analyzer stays empty and the returned text says why (a warning for the user).
+   * before the first observation. Data that is not a state of this version is ignored, so
+   * the analyzer stays empty and the method returns the reason, as a warning for the user.
    *
    * Transactions and sessions with a capture time at or before the state's newest one count
    * as seen already, so reading the same capture again, or again from its start after a

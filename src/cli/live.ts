@@ -252,8 +252,9 @@ export async function runLive(argv: string[]): Promise<number> {
   // Inventory, baselines and open alerts continue from the state the last run saved.
   const restoreWarning = await restoreAnalyzer(store, analyzer);
   if (restoreWarning !== undefined) log.warn({ db: dbPath }, restoreWarning);
-  const stored = new StoredOutput(store, deliver, {
+  const stored = new StoredOutput(store, (event) => deliver(event as EcsEvent), {
     state: () => analyzerStatePuts(analyzer),
+    keepEvents: true,
     retention: {
       ...(retention.max_age !== undefined ? { maxAgeSeconds: retention.max_age } : {}),
       ...(retention.max_size !== undefined ? { maxBytes: retention.max_size } : {}),

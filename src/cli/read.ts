@@ -217,11 +217,13 @@ export async function runRead(argv: string[]): Promise<number> {
       ? (event: EcsEvent) => records.add(tableRow(event))
       : (event: EcsEvent) => records.add(JSON.stringify(event));
   // The store hands over the JSON it wrote, so a stored event is serialized once.
+  // The store hands over the event only when keepEvents is set (table, dashboard, feed); JSON
+  // output prints the text the store wrote.
   const printStored = values.tui
-    ? (event: EcsEvent) => dashboard?.push(event)
+    ? (event: EcsEvent | undefined) => dashboard?.push(event as EcsEvent)
     : format === 'table'
-      ? (event: EcsEvent) => records.add(tableRow(event))
-      : (_event: EcsEvent, text: string) => records.add(text);
+      ? (event: EcsEvent | undefined) => records.add(tableRow(event as EcsEvent))
+      : (_event: EcsEvent | undefined, text: string) => records.add(text);
   let store: EventStore | undefined;
   const serveListen = values.serve !== undefined ? serveAddress(values.serve) : undefined;
   // --serve needs a store for "since" replay: without --db, a temporary one.
@@ -259,14 +261,15 @@ export async function runRead(argv: string[]): Promise<number> {
   const emitStored =
     served === undefined
       ? printStored
-      : (event: EcsEvent, text: string) => {
+      : (event: EcsEvent | undefined, text: string) => {
           printStored(event, text);
-          served.event(event);
+          served.event(event as EcsEvent);
         };
   const retention = config.store.retention;
   const stored = store
     ? new StoredOutput(store, emitStored, {
         state: () => analyzerStatePuts(analyzer),
+        keepEvents: format === 'table' || values.tui === true || served !== undefined,
         retention: {
           ...(retention.max_age !== undefined ? { maxAgeSeconds: retention.max_age } : {}),
           ...(retention.max_size !== undefined ? { maxBytes: retention.max_size } : {}),

@@ -1,6 +1,14 @@
 import type { Analyzer } from '../analyze.js';
 import type { EcsEvent } from '../events/ecs.js';
-import { deviceKey, stateKey, type EventStore, type ExtraPuts, type SweepLimits } from '../store/index.js';
+import {
+  deviceKey,
+  prepareEvent,
+  stateKey,
+  type EventStore,
+  type ExtraPuts,
+  type PreparedEvent,
+  type SweepLimits,
+} from '../store/index.js';
 
 /** Name of the analyzer's state in the store: key `state!analyzer`. */
 export const ANALYZER_STATE = 'analyzer';
@@ -51,6 +59,11 @@ export interface StoredOutputOptions {
    */
   state?: () => ExtraPuts;
   stateIntervalMs?: number;
+  /**
+   * Keep each event object for print(). Without it print gets undefined and the JSON text
+   * only, and the object can be collected as soon as add() returns.
+   */
+  keepEvents?: boolean;
 }
 
 /**
@@ -59,7 +72,9 @@ export interface StoredOutputOptions {
  * as stored, so a JSON printer does not serialize the event again.
  */
 export class StoredOutput {
-  private batch: EcsEvent[] = [];
+  private batch: PreparedEvent[] = [];
+  /** The event objects of the batch, when options.keepEvents is set. */
+  private batchEvents: EcsEvent[] = [];
   private tail: Promise<void> = Promise.resolve();
   private pending = 0;
   private scheduled = false;
@@ -73,14 +88,15 @@ export class StoredOutput {
 
   constructor(
     private readonly store: EventStore,
-    private readonly print: (event: EcsEvent, text: string) => void,
+    private readonly print: (event: EcsEvent | undefined, text: string) => void,
     private readonly options: StoredOutputOptions = {},
   ) {
     this.retention = options.retention ?? {};
   }
 
   add(event: EcsEvent): void {
-    this.batch.push(event);
+    this.batch.push(prepareEvent(event));
+    if (this.options.keepEvents === true) this.batchEvents.push(event);
     if (this.batch.length >= BATCH_EVENTS) {
       this.writeBatch(false);
     } else if (!this.scheduled) {
@@ -124,7 +140,9 @@ export class StoredOutput {
     const saveState = state !== undefined && (withState || Date.now() - this.stateSavedAt >= interval);
     if (this.batch.length === 0 && !saveState) return;
     const events = this.batch;
+    const objects = this.batchEvents;
     this.batch = [];
+    this.batchEvents = [];
     // Taken now, when the batch is cut: the state then reflects exactly the events added so far.
     const extra = saveState ? state() : [];
     if (saveState) this.stateSavedAt = Date.now();
@@ -132,13 +150,15 @@ export class StoredOutput {
     this.tail = this.tail
       .then(async () => {
         if (this.error) return;
-        const { texts } = await this.store.appendText(events, extra);
+        const { sequences, texts } = await this.store.appendPrepared(events, extra);
         // @timestamp has one fixed ISO form, so text order is time order.
         let newest = '';
         for (let i = 0; i < events.length; i++) {
-          const event = events[i] as EcsEvent;
-          if (event['@timestamp'] > newest) newest = event['@timestamp'];
-          this.print(event, texts[i] as string);
+          const timestamp = (events[i] as PreparedEvent).timestamp;
+          if (timestamp > newest) newest = timestamp;
+          const object = objects[i];
+          if (object !== undefined) object.event.sequence = sequences[i];
+          this.print(object, texts[i] as string);
         }
         const ts = newest === '' ? 0 : Date.parse(newest) / 1000;
         if (ts > this.newestTs) this.newestTs = ts;

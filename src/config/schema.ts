@@ -121,8 +121,8 @@ const sender = z.string().transform((text, ctx): SenderMatch => {
 });
 
 /**
- * The event store directory of a user without a configured one, after the XDG Base Directory
- * specification: $XDG_STATE_HOME/mailtap, or ~/.local/state/mailtap. The service's
+ * Returns the event store directory of a user without a configured one, after the XDG Base
+ * Directory specification: $XDG_STATE_HOME/mailtap, or ~/.local/state/mailtap. The service's
  * configuration (appliance/mailtap.yaml) sets /var/lib/mailtap instead.
  */
 export function defaultStorePath(): string {

@@ -18,7 +18,7 @@ export interface AddressBinding {
   heloSeen: number;
 }
 
-/** What IdentityTracker.exportState returns. */
+/** Saved form of an IdentityTracker, from exportState. */
 export interface IdentityState {
   addresses: [string, AddressBinding][];
   macNames: [string, string[]][];

@@ -1,7 +1,9 @@
 export {
   EventStore,
   SWEEP_BATCH,
+  prepareEvent,
   type AppendResult,
+  type PreparedEvent,
   type ExtraPuts,
   type RangeQuery,
   type StoreOptions,

@@ -112,7 +112,12 @@ export function eventDeviceIds(event: EcsEvent): string[] {
 
 /** Lists every index key (time! and dev!) that the stored event at `seq` has. */
 export function indexKeys(event: EcsEvent, seq: number): string[] {
-  const keys = [timeKey(event['@timestamp'], seq)];
-  for (const id of eventDeviceIds(event)) keys.push(deviceIndexKey(id, seq));
+  return indexKeysFor(event['@timestamp'], eventDeviceIds(event), seq);
+}
+
+/** Lists the index keys of an event with this @timestamp and these device ids at `seq`. */
+export function indexKeysFor(timestamp: string, deviceIds: readonly string[], seq: number): string[] {
+  const keys = [timeKey(timestamp, seq)];
+  for (const id of deviceIds) keys.push(deviceIndexKey(id, seq));
   return keys;
 }

@@ -123,6 +123,34 @@ describe('query commands over a store of story.pcap', () => {
     assert.equal(none.records.length, 0);
   });
 
+  test('alerts combines --since with --device', () => {
+    // The printer's alerts end with its burst, before the last 2 s of the capture.
+    const recent = runCli(['alerts', '--db', db, '--device', PRINTER_LABEL, '--since', '2s', '--json']);
+    assert.equal(recent.status, 0, recent.stderr);
+    assert.equal(recent.records.length, 0);
+    const hour = runCli(['alerts', '--db', db, '--device', '10.98.0.31', '--since', '1h', '--json']);
+    assert.deepEqual(hour.records.map((r) => r.rule.name).sort(), ['rejected_recipients', 'relay_bypass', 'volume_spike']);
+  });
+
+  test('messages combines --device, --since and --to', () => {
+    const since = records.filter((r) => r.event.action === 'smtp-transaction' && r.mailtap?.device?.key === PRINTER_KEY)
+      .map((r) => r['@timestamp'] as string)
+      .sort()[150] as string;
+    const expected = records.filter(
+      (r) =>
+        r.event.action === 'smtp-transaction' &&
+        r.mailtap?.device?.key === PRINTER_KEY &&
+        (r['@timestamp'] as string) >= since &&
+        (r.smtp.rcpt_to as string[]).some((to) => to.toLowerCase().endsWith('@partner.example')),
+    );
+    // Some but not all of the 13 partner.example transactions are in the later half.
+    assert.ok(expected.length > 0, `${expected.length} expected`);
+    assert.ok(expected.length < 13, `${expected.length} expected`);
+    const result = runCli(['messages', '--db', db, '--device', '30:05:5c:98:00:31', '--since', since, '--to', 'partner.example', '--json']);
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(result.records.map((r) => r.event.id).sort(), expected.map((r) => r.event.id).sort());
+  });
+
   test('messages prints a table row per transaction', () => {
     const result = runCli(['messages', '--db', db, '--device', '10.98.0.41']);
     assert.equal(result.status, 0, result.stderr);
@@ -211,6 +239,46 @@ describe('query commands over a store of story.pcap', () => {
     } finally {
       await holder.close();
     }
+  });
+
+  test('tables show control characters from the wire as escapes', async () => {
+    // A transaction and an alert whose texts carry a colour change (ESC [31m), a C1 control
+    // sequence introducer (U+009B) and a right-to-left override (U+202E).
+    const hostile = '\u001b[31mred\u009b2J\u202eexe.pdf';
+    const store = await EventStore.open(join(dir, 'hostile'));
+    await store.append([
+      {
+        '@timestamp': '2026-12-04T18:10:00.000000Z',
+        event: { kind: 'event', dataset: 'mailtap.smtp', action: 'smtp-transaction', id: 'hostile-1' },
+        source: { ip: '10.98.0.99' },
+        destination: { ip: '10.98.0.10', port: 25 },
+        smtp: { mail_from: hostile, rcpt_to: [`${hostile}@x.example`], last_reply: hostile },
+        email: { subject: hostile, attachments: [{ file: { name: hostile } }] },
+      },
+      {
+        '@timestamp': '2026-12-04T18:10:00.000000Z',
+        event: { kind: 'alert', dataset: 'mailtap.alert', action: 'alert-opened', id: 'new_sender-ip:10.98.0.99' },
+        message: hostile,
+        rule: { name: 'new_sender' },
+        source: { ip: '10.98.0.99' },
+        mailtap: { alert: { severity: 'medium', count: 1, owner: { name: hostile } }, device: { key: 'ip:10.98.0.99', label: hostile } },
+      },
+    ] as unknown as EcsEvent[]);
+    await store.close();
+    const outputs = [
+      runRaw(['messages', '--db', join(dir, 'hostile'), '--device', '10.98.0.99']),
+      runRaw(['alerts', '--db', join(dir, 'hostile')]),
+      runRaw(['messages', '--db', join(dir, 'hostile'), '--device', '10.98.0.99', '--json']),
+      runRaw(['alerts', '--db', join(dir, 'hostile'), '--json']),
+    ];
+    for (const output of outputs) {
+      assert.equal(output.status, 0, output.stderr);
+      assert.doesNotMatch(output.stdout, /[\u001b\u009b\u202e]/);
+    }
+    assert.match(outputs[0]?.stdout ?? '', /\\x1b\[31mred\\x9b2J\\u202eexe/);
+    assert.match(outputs[1]?.stdout ?? '', /\\x1b\[31mred/);
+    // JSON output keeps the value: parsing it gives the original text.
+    assert.equal(JSON.parse(outputs[2]?.stdout ?? '').email.subject, hostile);
   });
 
   test('usage errors exit with status 2', () => {

@@ -42,7 +42,7 @@ const A = { mac: '02:00:00:00:0a:0a', ip: '10.1.0.10' };
 const B = { mac: '02:00:00:00:0b:0b', ip: '10.1.0.11' };
 const C = { mac: '02:00:00:00:0c:0c', ip: '10.1.0.12' };
 
-/** One session of `messages` transactions, each to one recipient and accepted. */
+/** Builds one session of `messages` transactions, each to one recipient and accepted. */
 function session(name: string, messages: number): SmtpStep[] {
   const steps: SmtpStep[] = [{ server: '220 relay.corp.example ESMTP\r\n' }, { client: `EHLO ${name}.corp.example\r\n` }, { server: '250 relay.corp.example\r\n' }];
   for (let i = 0; i < messages; i++) {

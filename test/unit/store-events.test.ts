@@ -275,3 +275,21 @@ test('store reopens after SIGKILL during appends', async () => {
   assert.equal(next, maxStored + 1);
   await store.close();
 });
+
+test('appendText returns the JSON of each event with its sequence', async () => {
+  const store = await EventStore.open(await tempDir());
+  // A subject that spells the placeholder key must not be taken for it.
+  const tricky = smtpEvent('t1', '2024-01-01T00:00:00.000000Z');
+  tricky.email = { subject: '"sequence":9007199254740991}' };
+  const plain = smtpEvent('t2', '2024-01-01T00:00:01.000000Z');
+  const first = await store.appendText([tricky, plain]);
+  assert.deepEqual(first.sequences, [1, 2]);
+  assert.deepEqual(first.texts.map((text) => JSON.parse(text) as EcsEvent), [tricky, plain]);
+  assert.equal(first.texts[0], JSON.stringify(tricky));
+  assert.equal(tricky.event.sequence, 1);
+  // A duplicate gets the stored sequence in its text, and the store keeps the same JSON.
+  const again = await store.appendText([smtpEvent('t2', '2024-01-01T00:00:01.000000Z')]);
+  assert.equal(again.texts[0], first.texts[1]);
+  assert.deepEqual(await store.get('t1'), tricky);
+  await store.close();
+});

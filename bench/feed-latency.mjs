@@ -200,7 +200,8 @@ async function main() {
     if (event.event.action === 'alert-opened') handedAt.set(event.event.id, nowMs());
     feed.event(event);
   };
-  const stored = new StoredOutput(store, toFeed);
+  // The feed needs the event objects, not only the JSON text the store wrote.
+  const stored = new StoredOutput(store, (event) => toFeed(event), { keepEvents: true });
   const pipeline = new Pipeline({
     smtpPorts: config.smtp.ports,
     analyzer: new Analyzer(config),

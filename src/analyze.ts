@@ -196,6 +196,17 @@ export class Analyzer {
     };
   }
 
+  /**
+   * The ECS network.direction of a flow from networks.internal: client inside and server outside
+   * is outbound, the reverse inbound, both inside internal, both outside external.
+   */
+  direction(flow: Flow): 'outbound' | 'inbound' | 'internal' | 'external' {
+    const client = this.classify(flow.client.ip).internal;
+    const server = this.classify(flow.server.ip).internal;
+    if (client) return server ? 'internal' : 'outbound';
+    return server ? 'inbound' : 'external';
+  }
+
   /** Returns whether an address is internal and a relay, cached because a site has few servers. */
   private classify(ip: string): AddressClass {
     let found = this.classes.get(ip);

@@ -200,6 +200,7 @@ export class Pipeline {
         // The analyzer runs here, in event order, so that devices and alerts follow the records.
         const device = analyzer.clientDevice(tx.flow, tx.startTs);
         (event.mailtap as Record<string, unknown>).device = deviceSummary(device);
+        setDirection(event, analyzer.direction(tx.flow));
         return [event, ...analyzer.transaction(tx, info, event.event.id, device, scan)];
       }),
     );
@@ -247,7 +248,10 @@ export class Pipeline {
         if (event && scanner && info.tls) (event.mailtap as Record<string, unknown>).scan = scanFields(scanner.skip('tls'));
         if (!analyzer) return event ?? [];
         const device = analyzer.clientDevice(flow, info.startTs);
-        if (event) (event.mailtap as Record<string, unknown>).device = deviceSummary(device);
+        if (event) {
+          (event.mailtap as Record<string, unknown>).device = deviceSummary(device);
+          setDirection(event, analyzer.direction(flow));
+        }
         const alerts = analyzer.session(info, device);
         return event ? [event, ...alerts] : alerts;
     });
@@ -383,4 +387,15 @@ class BodyTap implements BodySink {
     this.end(false);
     return { size: this.size, sha256: this.hash.digest('hex') };
   }
+}
+
+/**
+ * Sets network.direction and, where the event has an email object, email.direction, which ECS
+ * defines only as inbound or outbound (mail between two inside hosts stays unknown there).
+ */
+function setDirection(event: EcsEvent, direction: 'outbound' | 'inbound' | 'internal' | 'external'): void {
+  const network = event.network as Record<string, unknown> | undefined;
+  if (network) network.direction = direction;
+  const email = event.email as Record<string, unknown> | undefined;
+  if (email && (direction === 'outbound' || direction === 'inbound')) email.direction = direction;
 }

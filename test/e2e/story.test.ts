@@ -46,6 +46,24 @@ describe('story capture alerts', () => {
     assert.equal(result.records.filter((r) => r.event.action === 'smtp-transaction').length, 333);
   });
 
+  test('direction follows networks.internal', () => {
+    // story.yaml: 10.98.0.0/24 is internal, so mail to the relay (10.98.0.10) stays inside and
+    // mail to the internet MX (10.98.1.25) leaves.
+    const transactions = result.records.filter((r) => r.event.action === 'smtp-transaction');
+    const outbound = transactions.filter((r) => r.destination.ip === '10.98.1.25');
+    const inside = transactions.filter((r) => r.destination.ip.startsWith('10.98.0.'));
+    assert.equal(outbound.length + inside.length, transactions.length);
+    assert.ok(outbound.length >= 301, `${outbound.length} transactions to the internet MX`);
+    for (const record of outbound) {
+      assert.equal(record.network.direction, 'outbound');
+      assert.equal(record.email.direction, 'outbound');
+    }
+    for (const record of inside) {
+      assert.equal(record.network.direction, 'internal');
+      assert.equal(record.email.direction, 'unknown');
+    }
+  });
+
   test('exactly the expected alerts', () => {
     assert.deepEqual([...alerts.keys()].sort(), [...EXPECTED].sort());
   });

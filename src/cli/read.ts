@@ -201,6 +201,12 @@ export async function runRead(argv: string[]): Promise<number> {
   const limits = config.limits;
 
   if (values.speed !== undefined && !values.tui) throw new UsageError('--speed is only valid with --tui');
+  if (values.tui && positionals.includes('-')) {
+    throw new UsageError('--tui reads its keys from the terminal on stdin, so the capture cannot come from "-": give a file');
+  }
+  if (values.tui && !process.stdout.isTTY) {
+    throw new UsageError('--tui needs a terminal on stdout; without one, leave out --tui to print the records');
+  }
   // Loaded only for --tui, so that blessed does not slow down the start of every run.
   const tui = values.tui ? await import('../tui/index.js') : undefined;
   const speed = tui ? tui.parseSpeed(values.speed) : 1;

@@ -344,6 +344,9 @@ describe('usage errors', () => {
     { args: ['read', '--format', 'xml', OFFICE], message: /invalid --format "xml"/ },
     { args: ['read', '--ports', '70000', OFFICE], message: /invalid port "70000" in --ports/ },
     { args: ['read', '--ports', '25,x', OFFICE], message: /invalid port "x" in --ports/ },
+    { args: ['read', '--tui', '-'], message: /the capture cannot come from "-"/ },
+    // runCli gives the child a pipe, not a terminal, as stdout.
+    { args: ['read', '--tui', OFFICE], message: /--tui needs a terminal on stdout/ },
     { args: ['frobnicate'], message: /unknown command "frobnicate"/ },
   ];
   for (const { args, message } of cases) {

@@ -30,11 +30,24 @@ const RISK_TEXT: Record<AttachmentRisk, string> = {
   macro_document: 'a macro-enabled document',
 };
 
-const IDENTITY_TEXT: Record<IdentityChange['kind'], string> = {
-  mac_changed: 'its IP address moved to another MAC',
-  ehlo_changed: 'its IP address changed its EHLO name',
-  too_many_ehlo_names: 'its MAC used too many EHLO names',
-};
+/** Longest wire value (an EHLO name) quoted in an alert message; the evidence keeps it whole. */
+const MAX_QUOTED = 64;
+
+function quoted(value: string): string {
+  return `"${value.length > MAX_QUOTED ? value.slice(0, MAX_QUOTED) + '…' : value}"`;
+}
+
+/** The sentence after the device's name in an identity_change message. */
+function identityText(change: IdentityChange): string {
+  switch (change.kind) {
+    case 'mac_changed':
+      return `sent from ${change.ip}, which belonged to MAC ${change.previous} before`;
+    case 'ehlo_changed':
+      return `sent from ${change.ip} with EHLO name ${quoted(change.current)}, which used ${quoted(change.previous)} before`;
+    case 'too_many_ehlo_names':
+      return `used ${change.names.length} EHLO names, more than the limit of ${change.limit}`;
+  }
+}
 
 /** The timestamps of a device's last N rejected recipients, N being the burst size. */
 class RejectionRing {
@@ -472,7 +485,7 @@ export class Detector {
     // A router's MAC carries many hosts, and a host behind a router has no MAC of its own.
     const mac = o.device.isRouter || !o.device.key.startsWith('mac:') ? undefined : o.device.mac;
     for (const change of this.identity.observe(o.ts, o.clientIp, mac, o.helo)) {
-      this.record('identity_change', o, IDENTITY_TEXT[change.kind], { ...change });
+      this.record('identity_change', o, identityText(change), { ...change });
     }
   }
 

@@ -289,6 +289,8 @@ describe('identity_change', () => {
     assert.equal(emitted[0]!.alert.evidence.kind, 'ehlo_changed');
     assert.equal(emitted[0]!.alert.evidence.previous, 'printer31.corp.example');
     assert.equal(emitted[0]!.alert.evidence.current, 'win-8k2j1');
+    // The message names both EHLO names, after the device name.
+    assert.match(emitted[0]!.alert.message, /with EHLO name "win-8k2j1", which used "printer31\.corp\.example" before$/);
   });
 
   it('fires on a fourth EHLO name of one MAC', () => {

@@ -447,9 +447,12 @@ export class DashboardModel {
   }
 }
 
-/** Returns the name the table shows for a device: its configured label, else its vendor, else its key. */
+/**
+ * Returns the name the table shows for a device: its configured label, else its vendor, else a
+ * name it gave itself (DHCP host name, first EHLO name), else its IP address or key.
+ */
 export function deviceName(device: DeviceState): string {
-  return device.label ?? device.vendor ?? device.key;
+  return device.label ?? device.vendor ?? device.dhcpHostname ?? device.ehloNames[0] ?? device.ip ?? device.key;
 }
 
 function deviceMatches(device: DeviceState, needle: string): boolean {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { DashboardModel, HISTORY_MINUTES, MinuteCounter } from '../../src/tui/model.js';
+import { DashboardModel, HISTORY_MINUTES, MinuteCounter, deviceName, type DeviceState } from '../../src/tui/model.js';
 import type { EcsEvent } from '../../src/events/ecs.js';
 
 /** 2026-12-04T18:00:00Z in seconds. */
@@ -41,6 +41,24 @@ function alert(time: number, key: string, rule: string, severity: string, count:
     mailtap: { alert: { severity, count }, device: { key, ips: ['10.0.0.1'], mac: '30-05-5C-00-00-01' } },
   };
 }
+
+describe('deviceName', () => {
+  const base = { key: 'ip:192.0.2.7', ehloNames: [] as string[] } as unknown as DeviceState;
+
+  it('prefers the label, then the vendor', () => {
+    assert.equal(deviceName({ ...base, label: 'printer-2', vendor: 'Brother' }), 'printer-2');
+    assert.equal(deviceName({ ...base, vendor: 'Brother' }), 'Brother');
+  });
+
+  it('falls back to names the device gave', () => {
+    assert.equal(deviceName({ ...base, dhcpHostname: 'NPI1A2B3C', ehloNames: ['scan.local'] }), 'NPI1A2B3C');
+    assert.equal(deviceName({ ...base, ehloNames: ['scan.local'] }), 'scan.local');
+  });
+
+  it('shows the IP address, not the key', () => {
+    assert.equal(deviceName({ ...base, ip: '192.0.2.7' }), '192.0.2.7');
+  });
+});
 
 describe('MinuteCounter', () => {
   it('sums the last hour', () => {

@@ -1,6 +1,7 @@
 import type mailsplit from '@zone-eu/mailsplit';
+import libmime from 'libmime';
 import type { RawHeaderLine } from './headers.js';
-import { decodeRawHeaderText } from './headers.js';
+import { decodeRawHeaderText, rawHeaderValue } from './headers.js';
 import type { MimePart } from './types.js';
 
 type MimeNode = InstanceType<typeof mailsplit.MimeNode>;
@@ -76,17 +77,55 @@ function normalizeDisposition(value: string | false): string | undefined {
   return type === 'inline' ? 'inline' : 'attachment';
 }
 
+/** A `filename*N` or `name*N` section of an RFC 2231 continuation, with its value. */
+const SECTION = /;\s*(filename|name)\*(\d+)\*?\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)/gi;
+
+/**
+ * Returns the file name a mail client shows when the RFC 2231 sections of the name skip a
+ * number (filename*0, *1, *3): clients stop at the gap, while the header parser joins every
+ * section, which would hide "invoice.js" behind "invoice.js.txt". Undefined without a gap.
+ */
+function nameBeforeGap(headers: readonly RawHeaderLine[]): string | undefined {
+  for (const key of ['content-disposition', 'content-type'] as const) {
+    const header = headers.find((h) => h.key === key);
+    if (header === undefined) continue;
+    const value = rawHeaderValue(header.line);
+    const indexes = new Set<number>();
+    for (const match of value.matchAll(SECTION)) {
+      if ((match[1] as string).toLowerCase() === (key === 'content-type' ? 'name' : 'filename')) {
+        indexes.add(Number(match[2]));
+      }
+    }
+    if (indexes.size === 0) {
+      // A plain filename= in Content-Disposition is the name, whatever Content-Type says.
+      if (key === 'content-disposition' && /;\s*filename\*?\s*=/i.test(value)) return undefined;
+      continue;
+    }
+    let gap = 0;
+    while (indexes.has(gap)) gap++;
+    if (gap === indexes.size) return undefined;
+    // Drop the sections from the gap on, and let the header parser join and decode the rest.
+    const kept = value.replace(SECTION, (section, _param: string, index: string) => (Number(index) >= gap ? '' : section));
+    const parsed = libmime.parseHeaderValue(kept) as { params: Record<string, string> };
+    const name = parsed.params[key === 'content-type' ? 'name' : 'filename'];
+    return name === undefined ? '' : libmime.decodeWords(name);
+  }
+  return undefined;
+}
+
 function readFilename(node: MimeNode, headers: readonly RawHeaderLine[]): string | undefined {
   if (!node.filename) {
     return undefined;
   }
-  let name = node.filename;
+  const beforeGap = nameBeforeGap(headers);
+  let name = beforeGap ?? node.filename;
   // mailsplit reads header bytes one char per byte. Encoded words and RFC 2231 values are
   // decoded to Unicode by libmime, but a raw 8-bit name (RFC 6532) is left as latin1 chars.
+  // nameBeforeGap() decodes the raw header text itself.
   const hasRaw8Bit = headers.some(
     (h) => (h.key === 'content-disposition' || h.key === 'content-type') && /[\x80-\xff]/.test(h.line),
   );
-  if (hasRaw8Bit && !/[^\x00-\xff]/.test(name)) {
+  if (beforeGap === undefined && hasRaw8Bit && !/[^\x00-\xff]/.test(name)) {
     name = decodeRawHeaderText(name);
   }
   name = name.trim();

@@ -438,6 +438,35 @@ test('RFC 2231 filename continuations', async () => {
   );
 });
 
+test('RFC 2231 sections stop at a gap', async () => {
+  // RFC 2231 section 3 numbers the sections from 0 without gaps; a mail client shows the
+  // sections before a missing number, so the name it shows is the one to report.
+  const message = crlf([
+    'Content-Type: multipart/mixed; boundary=x',
+    '',
+    '--x',
+    'Content-Type: application/octet-stream',
+    'Content-Disposition: attachment; filename*0="invoice"; filename*1=".js"; filename*3=".txt"',
+    '',
+    'a',
+    '--x',
+    'Content-Type: application/octet-stream; name*0="report"; name*2=".exe"',
+    '',
+    'b',
+    '--x',
+    "Content-Disposition: attachment; filename*0*=utf-8''%C3%A9t%C3%A9; filename*1=\".pdf\"",
+    '',
+    'c',
+    '--x--',
+    '',
+  ]);
+  const info = await parse(message);
+  assert.deepEqual(
+    info.attachments.map((a) => a.filename),
+    ['invoice.js', 'report', 'été.pdf'],
+  );
+});
+
 test('RFC 2047 encoded Content-Type name', async () => {
   const message = crlf([
     'Content-Type: multipart/mixed; boundary=x',

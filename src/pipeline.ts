@@ -122,7 +122,8 @@ export class Pipeline {
 
   /**
    * Hands the inventory and detection to another analyzer (a reloaded configuration). The alert
-   * updates the current one keeps are delivered first; what it learned is not carried over.
+   * updates the current one keeps are delivered first. What it learned is not copied here: the
+   * caller restores the new analyzer from the old one's snapshot() before handing it over.
    */
   replaceAnalyzer(analyzer: Analyzer): void {
     const previous = this.analyzer;

@@ -52,13 +52,13 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return issue.message;
 }
 
-/** Deepest nesting of lists and maps accepted; the shipped config nests 4 levels. */
+/** Maximum nesting of lists and maps. The shipped config nests 4 levels. */
 const MAX_DEPTH = 64;
-/** Aliases resolved at most while converting the document; a config needs a handful. */
+/** Maximum aliases resolved while converting the document. A config needs a handful. */
 const MAX_ALIAS_COUNT = 100;
-/** YAML syntax errors listed at most; one broken bracket can cause hundreds. */
+/** Maximum YAML syntax errors listed, because one broken bracket can cause hundreds. */
 const MAX_SYNTAX_ERRORS = 3;
-/** Longest error detail quoted from the YAML parser. */
+/** Maximum length of an error detail quoted from the YAML parser. */
 const MAX_DETAIL_CHARS = 200;
 
 function clip(text: string): string {
@@ -110,15 +110,15 @@ export function parseConfig(text: string, file: string): Config {
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     // The parser reports running out of stack as an ordinary error, often followed by one
-    // error per unclosed bracket; the first says it all.
+    // error per unclosed bracket, so only the first is shown.
     const overflow = doc.errors.find((error) => error.message.startsWith('Maximum call stack size exceeded'));
-    const shown = overflow !== undefined ? [overflow] : doc.errors.slice(0, MAX_SYNTAX_ERRORS);
-    const messages = shown.map((error) => {
+    const listed = overflow !== undefined ? [overflow] : doc.errors.slice(0, MAX_SYNTAX_ERRORS);
+    const messages = listed.map((error) => {
       const at = lines.linePos(error.pos[0]);
       const detail = error === overflow ? 'lists or maps nested too deeply' : clip(error.message);
       return `${file}:${at.line}:${at.col}: invalid YAML: ${detail}`;
     });
-    if (doc.errors.length > shown.length) messages.push(`${file}: ${doc.errors.length - shown.length} more YAML errors not shown`);
+    if (doc.errors.length > listed.length) messages.push(`${file}: ${doc.errors.length - listed.length} more YAML errors not shown`);
     throw new ConfigError(file, messages.join('\n'));
   }
   let js: unknown;

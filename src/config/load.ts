@@ -52,14 +52,56 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return issue.message;
 }
 
-/** Drops null values, because a key written without a value ("relays:" alone) means "not set". */
-function withoutNulls(value: unknown): unknown {
-  if (value === null) return undefined;
-  if (Array.isArray(value)) return value.map(withoutNulls);
-  if (typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value as object).map(([key, item]) => [key, withoutNulls(item)]));
-  }
-  return value;
+/** Maximum nesting of lists and maps. The shipped config nests 4 levels. */
+const MAX_DEPTH = 64;
+/** Maximum aliases resolved while converting the document. A config needs a handful. */
+const MAX_ALIAS_COUNT = 100;
+/** Maximum YAML syntax errors listed, because one broken bracket can cause hundreds. */
+const MAX_SYNTAX_ERRORS = 3;
+/** Maximum length of an error detail quoted from the YAML parser. */
+const MAX_DETAIL_CHARS = 200;
+
+function clip(text: string): string {
+  const line = text.split('\n')[0] ?? '';
+  return line.length > MAX_DETAIL_CHARS ? `${line.slice(0, MAX_DETAIL_CHARS)}...` : line;
+}
+
+/**
+ * Drops null values, because a key written without a value ("relays:" alone) means "not set".
+ * An alias can make the converted document refer to itself (`a: &x [*x]`), so the walk keeps
+ * the containers on its current path and stops at a cycle or past MAX_DEPTH with a ConfigError.
+ */
+function withoutNulls(value: unknown, fail: (path: PropertyKey[], reason: string) => never): unknown {
+  const path: PropertyKey[] = [];
+  const open = new Set<object>();
+  const walk = (item: unknown): unknown => {
+    if (item === null) return undefined;
+    if (typeof item !== 'object') return item;
+    if (open.has(item)) fail(path, 'an alias refers to the node that contains it');
+    if (path.length >= MAX_DEPTH) fail(path, `nested deeper than ${MAX_DEPTH} levels`);
+    open.add(item);
+    let result: unknown;
+    if (Array.isArray(item)) {
+      result = item.map((element, index) => {
+        path.push(index);
+        const converted = walk(element);
+        path.pop();
+        return converted;
+      });
+    } else {
+      result = Object.fromEntries(
+        Object.entries(item).map(([key, element]) => {
+          path.push(key);
+          const converted = walk(element);
+          path.pop();
+          return [key, converted];
+        }),
+      );
+    }
+    open.delete(item);
+    return result;
+  };
+  return walk(value);
 }
 
 /** Parses and validates YAML text; file is used in messages only. Throws ConfigError. */
@@ -67,13 +109,30 @@ export function parseConfig(text: string, file: string): Config {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    const messages = doc.errors.map((error) => {
+    // The parser reports running out of stack as an ordinary error, often followed by one
+    // error per unclosed bracket, so only the first is shown.
+    const overflow = doc.errors.find((error) => error.message.startsWith('Maximum call stack size exceeded'));
+    const listed = overflow !== undefined ? [overflow] : doc.errors.slice(0, MAX_SYNTAX_ERRORS);
+    const messages = listed.map((error) => {
       const at = lines.linePos(error.pos[0]);
-      return `${file}:${at.line}:${at.col}: invalid YAML: ${error.message.split('\n')[0]}`;
+      const detail = error === overflow ? 'lists or maps nested too deeply' : clip(error.message);
+      return `${file}:${at.line}:${at.col}: invalid YAML: ${detail}`;
     });
+    if (doc.errors.length > listed.length) messages.push(`${file}: ${doc.errors.length - listed.length} more YAML errors not shown`);
     throw new ConfigError(file, messages.join('\n'));
   }
-  const raw: unknown = withoutNulls(doc.toJS()) ?? {};
+  let js: unknown;
+  try {
+    js = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (error) {
+    // The yaml package throws a ReferenceError for an alias bomb ("billion laughs") and can
+    // run out of stack on a document nested too deeply.
+    throw new ConfigError(file, `${file}: invalid YAML: ${clip((error as Error).message)}`);
+  }
+  const fail = (path: PropertyKey[], reason: string): never => {
+    throw new ConfigError(file, `${file}:${locate(doc, lines, path)}: ${keyPath(path)}: ${reason}`);
+  };
+  const raw: unknown = withoutNulls(js, fail) ?? {};
   const result = configSchema.safeParse(raw);
   if (result.success) return result.data;
   const messages = result.error.issues.map((issue) => {

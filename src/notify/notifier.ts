@@ -39,6 +39,9 @@ const MAX_RATE_KEYS = 10_000;
 /** Milliseconds close() waits for queued notifications. */
 const CLOSE_TIMEOUT_MS = 5000;
 
+/** Interval in which repeats of the same delivery failure of a target are counted, not logged. */
+const FAILURE_LOG_INTERVAL_MS = 10 * 60_000;
+
 const SILENT: Logger = { info() {}, warn() {}, error() {} };
 
 interface TargetState {
@@ -47,6 +50,8 @@ interface TargetState {
   running: boolean;
   /** Last notification time in ms per "rule|device key". */
   lastSent: Map<string, number>;
+  /** The last failure that was logged, so that the same failure is logged once per interval. */
+  lastFailure: { message: string; at: number; suppressed: number } | undefined;
 }
 
 export class Notifier implements EventConsumer {
@@ -80,7 +85,7 @@ export class Notifier implements EventConsumer {
       ...(notify.email.enabled ? [emailTarget(notify.email, version)] : []),
       ...(notify.syslog.enabled ? [syslogTarget(notify.syslog, version)] : []),
     ];
-    this.targets = built.map((target) => ({ target, queue: [], running: false, lastSent: new Map() }));
+    this.targets = built.map((target) => ({ target, queue: [], running: false, lastSent: new Map(), lastFailure: undefined }));
   }
 
   /** Whether any target is configured; without one the sensor need not add the notifier. */
@@ -140,6 +145,23 @@ export class Notifier implements EventConsumer {
   }
 
   /** Records the notification time and returns true unless one was sent within `interval` seconds. */
+  /** Logs a failed notification, except a repeat of the last failure within FAILURE_LOG_INTERVAL_MS. */
+  private logFailure(state: TargetState, info: AlertInfo, attempts: number, error: unknown): void {
+    const message = (error as Error).message;
+    const now = Date.now();
+    const last = state.lastFailure;
+    if (last !== undefined && last.message === message && now - last.at < FAILURE_LOG_INTERVAL_MS) {
+      last.suppressed++;
+      return;
+    }
+    const suppressed = last !== undefined && last.message === message ? last.suppressed : 0;
+    state.lastFailure = { message, at: now, suppressed: 0 };
+    this.logger.error(
+      { target: state.target.name, alert: info.id, attempts, err: error, ...(suppressed > 0 ? { repeatsNotLogged: suppressed } : {}) },
+      `notification failed: ${message}`,
+    );
+  }
+
   private allow(state: TargetState, info: AlertInfo, now: number, interval: number): boolean {
     const key = `${info.rule}|${info.deviceKey}`;
     const last = state.lastSent.get(key);
@@ -157,14 +179,15 @@ export class Notifier implements EventConsumer {
     state.running = true;
     while (state.queue.length > 0) {
       const info = state.queue.shift() as AlertInfo;
-      await this.deliver(state.target, info);
+      await this.deliver(state, info);
       this.pending--;
     }
     state.running = false;
     if (this.pending === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
-  private async deliver(target: Target, info: AlertInfo): Promise<void> {
+  private async deliver(state: TargetState, info: AlertInfo): Promise<void> {
+    const target = state.target;
     for (let attempt = 0; ; attempt++) {
       try {
         await target.deliver(info);
@@ -175,10 +198,7 @@ export class Notifier implements EventConsumer {
         const last = attempt >= target.retries || error instanceof PermanentError || this.closed;
         if (last) {
           this.counters.failed++;
-          this.logger.error(
-            { target: target.name, alert: info.id, attempts: attempt + 1, err: error },
-            `notification failed: ${(error as Error).message}`,
-          );
+          this.logFailure(state, info, attempt + 1, error);
           return;
         }
         this.counters.retries++;

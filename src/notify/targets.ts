@@ -62,18 +62,23 @@ export function webhookTarget(config: WebhookConfig, version: string): Target {
 
 /** Builds the e-mail target; recipients are the device's owner, else `fallback_to`. */
 export function emailTarget(config: NotifyConfig['email'], version: string): Target {
+  const name = `smtp://${config.host}:${config.port}`;
+  // With a login configured and no TLS from the start, STARTTLS is required, so a relay that
+  // does not offer it never receives the password in clear text.
+  const login = config.user !== undefined;
   const transporter: Transporter = createTransport({
     host: config.host,
     port: config.port,
     secure: config.secure,
-    ...(config.user !== undefined ? { auth: { user: config.user, pass: config.password ?? '' } } : {}),
+    requireTLS: login && !config.secure,
+    ...(login ? { auth: { user: config.user, pass: config.password ?? '' } } : {}),
     connectionTimeout: config.timeout * 1000,
     greetingTimeout: config.timeout * 1000,
     socketTimeout: config.timeout * 1000,
   });
   return {
     kind: 'email',
-    name: `smtp://${config.host}:${config.port}`,
+    name,
     retries: config.retries,
     minRank: RANK[config.min_severity],
     rules: new Set(config.rules),
@@ -91,6 +96,12 @@ export function emailTarget(config: NotifyConfig['email'], version: string): Tar
           headers: { 'X-Mailtap-Alert-Id': info.id, 'X-Mailtap-Version': version },
         });
       } catch (error) {
+        if ((error as { code?: string }).code === 'ETLS') {
+          // Retrying would fail the same way until the relay or the config changes.
+          throw new PermanentError(
+            `STARTTLS failed at ${name} (${(error as Error).message}); the login is sent over TLS only, so use a relay that offers STARTTLS or set secure: true for a TLS port`,
+          );
+        }
         const code = (error as { responseCode?: number }).responseCode;
         if (code !== undefined && code >= 500) throw new PermanentError((error as Error).message);
         throw error;

@@ -40,6 +40,25 @@ export function firstResponseHasUser(mechanism: string): boolean {
   );
 }
 
+/** The value that a 334 challenge of AUTH LOGIN requests. */
+export type LoginPrompt = 'user' | 'password' | 'other';
+
+/**
+ * Classify the text of a 334 reply during AUTH LOGIN. Servers send base64 "Username:" (some
+ * "User Name") and "Password:", usually in that order but not always. Letters are compared
+ * without case, spaces and punctuation. Anything else is 'other'.
+ */
+export function loginPrompt(text: string): LoginPrompt {
+  const encoded = Buffer.from(text.trim(), 'latin1');
+  if (encoded.length === 0 || encoded.length > 64 || !isBase64Line(encoded)) return 'other';
+  const decoded = decodeBase64(encoded);
+  if (decoded === undefined) return 'other';
+  const letters = decoded.toString('latin1').toLowerCase().replace(/[^a-z]/g, '');
+  if (letters === 'username') return 'user';
+  if (letters === 'password') return 'password';
+  return 'other';
+}
+
 const BASE64_VALUES = new Int16Array(256).fill(-1);
 for (let i = 0; i < 64; i++) {
   BASE64_VALUES['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.charCodeAt(i)] = i;

@@ -6,7 +6,9 @@ import {
   extractUser,
   firstResponseHasUser,
   isBase64Line,
+  loginPrompt,
   saslResponseCount,
+  type LoginPrompt,
 } from './auth.js';
 import { DataBodyDecoder } from './body.js';
 import { looksLikeCommand, parseBdatArgument, parseCommandLine, parsePathArgument } from './commands.js';
@@ -73,6 +75,11 @@ interface SaslState {
   responses: number;
   /** Responses still expected when the server side cannot tell; undefined for unknown mechanisms. */
   remaining: number | undefined;
+  /**
+   * The 334 challenge that the next client response answers, when the session waited for it.
+   * AUTH LOGIN takes the user name only from a response to a "Username:" challenge.
+   */
+  prompt: LoginPrompt | undefined;
 }
 
 /**
@@ -501,14 +508,14 @@ export class SmtpSession implements StreamHandler {
     this.info.authMechanism = mechanism;
     delete this.info.authUser;
     delete this.info.authSuccess;
-    this.sasl = { mechanism, responses: 0, remaining: saslResponseCount(mechanism) };
+    this.sasl = { mechanism, responses: 0, remaining: saslResponseCount(mechanism), prompt: undefined };
 
     let irStart = end + 1;
     while (irStart < line.length && line[irStart] === 0x20) irStart++;
     if (irStart < line.length) {
       const response = line.subarray(irStart);
       // "=" is an empty initial response (RFC 4954 section 4).
-      if (!(response.length === 1 && response[0] === 0x3d)) this.saslResponse(response);
+      if (!(response.length === 1 && response[0] === 0x3d)) this.saslResponse(response, true);
       else this.sasl.responses++;
       if (this.sasl.remaining !== undefined) this.sasl.remaining--;
       this.clientLines.wipeLine();
@@ -536,17 +543,29 @@ export class SmtpSession implements StreamHandler {
       return;
     }
 
-    this.saslResponse(line);
+    this.saslResponse(line, false);
     this.clientLines.wipeLine();
     if (sasl.remaining !== undefined) sasl.remaining--;
     this.awaitReply(this.push('auth', this.currentTx), 'auth', ts);
   }
 
-  /** Handle one SASL client response: read the user name from the first one, drop the rest. */
-  private saslResponse(response: Buffer): void {
+  /**
+   * Handle one SASL client response: read the user name from the response that carries it and
+   * drop the rest. For AUTH LOGIN that is the initial response on the AUTH line, or a response
+   * to a 334 "Username:" challenge. When the challenge was not seen (client-only capture,
+   * replies not paired, an unexpected challenge), no user name is recorded, because the
+   * response may be the password.
+   */
+  private saslResponse(response: Buffer, initial: boolean): void {
     const sasl = this.sasl as SaslState;
     sasl.responses++;
-    if (sasl.responses !== 1 || !firstResponseHasUser(sasl.mechanism)) return;
+    const prompt = sasl.prompt;
+    sasl.prompt = undefined;
+    if (sasl.mechanism === 'LOGIN') {
+      if (!initial && prompt !== 'user') return;
+    } else if (sasl.responses !== 1 || !firstResponseHasUser(sasl.mechanism)) {
+      return;
+    }
     const decoded = decodeBase64(response);
     if (decoded === undefined) {
       this.anomaly('smtp_auth_decode_failed', `${sasl.mechanism} response`, 0);
@@ -775,6 +794,8 @@ export class SmtpSession implements StreamHandler {
   private authReply(reply: SmtpReply, awaited: boolean): void {
     const code = reply.code;
     if (code === 334) {
+      // Only an awaited challenge is known to precede the next client response.
+      if (this.sasl !== undefined) this.sasl.prompt = awaited && this.sasl.mechanism === 'LOGIN' ? loginPrompt(reply.text) : undefined;
       if (awaited) this.endAwait(this.sasl !== undefined ? 'sasl' : 'command');
       return;
     }

@@ -103,6 +103,34 @@ describe('config errors', () => {
     assert.match(errorOf('smtp:\n  ports: [25]\n  ports: [587]\n'), /^site\.yaml:3:3: invalid YAML: /);
   });
 
+  it('rejects an alias that contains itself with one located message', () => {
+    // The alias *x sits at line 1, column 8, inside the list that &x names.
+    assert.equal(errorOf('a: &x [*x]\n'), 'site.yaml:1:8: a[0]: an alias refers to the node that contains it');
+  });
+
+  it('rejects an alias bomb', () => {
+    // Ten levels of ten aliases each would expand to 10^10 items.
+    const levels = ['x0: &a0 [1,1,1,1,1,1,1,1,1,1]'];
+    for (let i = 1; i < 10; i++) levels.push(`x${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(',')}]`);
+    const message = errorOf(levels.join('\n') + '\n');
+    assert.equal(message.split('\n').length, 1);
+    assert.match(message, /^site\.yaml: invalid YAML: Excessive alias count/);
+  });
+
+  it('rejects 100000 unclosed brackets in a short message', () => {
+    const message = errorOf(`a: ${'['.repeat(100_000)}\n`);
+    const lines = message.split('\n');
+    assert.ok(lines.length <= 4, `${lines.length} lines`);
+    assert.ok(message.length < 1000, `${message.length} characters`);
+    assert.match(lines[0]!, /^site\.yaml:1:\d+: invalid YAML: /);
+  });
+
+  it('rejects lists nested deeper than 64 levels and accepts 60', () => {
+    assert.match(errorOf(`a: ${'['.repeat(70)}${']'.repeat(70)}\n`), /^site\.yaml:1:\d+: a(\[0\])+: nested deeper than 64 levels$/);
+    // 60 levels pass the walk and reach the schema, which names the unknown key.
+    assert.match(errorOf(`a: ${'['.repeat(60)}${']'.repeat(60)}\n`), /unknown key "a"/);
+  });
+
   it('reports a missing file by name', () => {
     assert.throws(() => loadConfig('/nonexistent/mailtap.yaml'), {
       name: 'ConfigError',

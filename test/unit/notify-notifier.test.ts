@@ -3,8 +3,10 @@ import { createSocket } from 'node:dgram';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
+import { SMTPServer } from 'smtp-server';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import type { EcsEvent } from '../../src/events/ecs.js';
+import type { Logger } from '../../src/feed/server.js';
 import { Notifier, alertInfo, formatCef, formatSyslog, type Target } from '../../src/notify/index.js';
 
 function alert(rule: string, deviceKey: string, severity: string, action = 'alert-opened', message = 'printer sent 300 messages'): EcsEvent {
@@ -194,5 +196,72 @@ describe('notify syslog', () => {
     assert.equal(frames.length, 2);
     assert.match(frames[1] ?? '', /^<131>1 .*externalId=relay_bypass-ip:10.0.0.2 /);
     server.close();
+  });
+});
+
+/** An SMTP relay on 127.0.0.1 without STARTTLS that records every login and message it gets. */
+async function plainRelay(): Promise<{ server: SMTPServer; port: number; logins: string[]; messages: number }> {
+  const relay = { logins: [] as string[], messages: 0 };
+  const server = new SMTPServer({
+    disabledCommands: ['STARTTLS'],
+    allowInsecureAuth: true,
+    authOptional: true,
+    logger: false,
+    onAuth(auth, _session, callback) {
+      relay.logins.push(`${auth.username ?? ''}:${auth.password ?? ''}`);
+      callback(null, { user: auth.username });
+    },
+    onData(stream, _session, callback) {
+      stream.resume();
+      stream.on('end', () => {
+        relay.messages++;
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.server.address() as AddressInfo).port;
+  return Object.assign(relay, { server, port });
+}
+
+/** A logger that keeps the messages of error() calls. */
+function errorLog(): { logger: Logger; errors: string[] } {
+  const errors: string[] = [];
+  return { logger: { info() {}, warn() {}, error: (_fields: object, message: string) => errors.push(message) }, errors };
+}
+
+describe('notify email', () => {
+  const password = 'relay-Secret-42';
+
+  test('never sends the login to a relay without STARTTLS', async () => {
+    const relay = await plainRelay();
+    const log = errorLog();
+    const email = { enabled: true, host: '127.0.0.1', port: relay.port, user: 'mailtap', password, timeout: '5s' };
+    const notifier = new Notifier({ config: notifyConfig({ email }), logger: log.logger, retryBaseMs: 10 });
+    notifier.event(alert('relay_bypass', 'mac:30:05:5c:98:00:31', 'high'));
+    notifier.event(alert('relay_bypass', 'mac:30:05:5c:98:00:32', 'high'));
+    await notifier.idle();
+    assert.deepEqual(relay.logins, []);
+    assert.equal(relay.messages, 0);
+    assert.equal(notifier.counters.failed, 2);
+    // A STARTTLS failure is permanent: no retries, and the second failure repeats the first.
+    assert.equal(notifier.counters.retries, 0);
+    assert.equal(log.errors.length, 1);
+    assert.match(log.errors[0] as string, /STARTTLS failed at smtp:\/\/127\.0\.0\.1:\d+/);
+    assert.ok(!(log.errors[0] as string).includes(password));
+    await notifier.close();
+    await new Promise<void>((resolve) => relay.server.close(() => resolve()));
+  });
+
+  test('sends without a login to a relay without STARTTLS', async () => {
+    const relay = await plainRelay();
+    const email = { enabled: true, host: '127.0.0.1', port: relay.port, timeout: '5s' };
+    const notifier = new Notifier({ config: notifyConfig({ email }), retryBaseMs: 10 });
+    notifier.event(alert('relay_bypass', 'mac:30:05:5c:98:00:31', 'high'));
+    await notifier.idle();
+    assert.equal(relay.messages, 1);
+    assert.equal(notifier.counters.sent, 1);
+    await notifier.close();
+    await new Promise<void>((resolve) => relay.server.close(() => resolve()));
   });
 });

@@ -114,7 +114,8 @@ describe('SmtpSession AUTH LOGIN', () => {
 
   it('counts two responses in a client-only capture', () => {
     const { recorder } = run(LOGIN.filter((step) => step[0] === 0));
-    assert.equal(recorder.session0.authUser, 'gurpartap@patriots.in');
+    // Without the 334 challenges the first response may be the password, so no user is kept.
+    assert.equal(recorder.session0.authUser, undefined);
     assert.equal(recorder.tx(0).mailFrom, 'gurpartap@patriots.in');
     assert.equal(recorder.session0.commands, 3);
     assert.ok(!emitted(recorder).includes(b64(secret)));
@@ -124,6 +125,59 @@ describe('SmtpSession AUTH LOGIN', () => {
     const { recorder } = run([c('AUTH LOGIN ' + b64('ann')), c(b64(secret)), c('QUIT')]);
     assert.equal(recorder.session0.authUser, 'ann');
     assert.equal(recorder.session0.commands, 2);
+  });
+
+  it('takes the user after a Password challenge first', () => {
+    // "UGFzc3dvcmQ6" is base64 "Password:" and "VXNlcm5hbWU6" is "Username:".
+    const { recorder } = run([
+      s('220 mx'),
+      c('EHLO h'),
+      s('250-mx', '250 AUTH LOGIN'),
+      c('AUTH LOGIN'),
+      s('334 UGFzc3dvcmQ6'),
+      c(b64(secret)),
+      s('334 VXNlcm5hbWU6'),
+      c(b64('ann')),
+      s('235 ok'),
+      c('MAIL FROM:<a@b>'),
+      s('250 ok'),
+    ]);
+    assert.equal(recorder.session0.authUser, 'ann');
+    assert.equal(recorder.tx(0).authUser, 'ann');
+    assert.ok(!emitted(recorder).includes(secret));
+    assert.ok(!emitted(recorder).includes(b64(secret)));
+  });
+
+  it('records no user after a Password challenge alone', () => {
+    const { recorder } = run([s('220 mx'), c('AUTH LOGIN'), s('334 UGFzc3dvcmQ6'), c(b64(secret)), s('235 ok'), c('MAIL FROM:<a@b>'), s('250 ok')]);
+    assert.equal(recorder.session0.authUser, undefined);
+    assert.equal(recorder.session0.authSuccess, true);
+    assert.ok(!emitted(recorder).includes(secret));
+  });
+
+  it('accepts "User Name:" in any case', () => {
+    const { recorder } = run([s('220 mx'), c('AUTH LOGIN'), s('334 ' + b64('USER NAME:')), c(b64('ann')), s('334 ' + b64('password:')), c(b64(secret)), s('235 ok')]);
+    assert.equal(recorder.session0.authUser, 'ann');
+    assert.ok(!emitted(recorder).includes(secret));
+  });
+
+  it('records no user after an unexpected challenge', () => {
+    const { recorder } = run([s('220 mx'), c('AUTH LOGIN'), s('334 ' + b64('Who are you?')), c(b64(secret)), s('334 '), c(b64('ann')), s('235 ok')]);
+    assert.equal(recorder.session0.authUser, undefined);
+    assert.ok(!emitted(recorder).includes(secret));
+  });
+
+  it('keeps the initial response as user, not the answer to Password', () => {
+    // "dXNlcg==" is base64 "user".
+    const { recorder } = run([s('220 mx'), c('AUTH LOGIN dXNlcg=='), s('334 UGFzc3dvcmQ6'), c(b64(secret)), s('235 ok')]);
+    assert.equal(recorder.session0.authUser, 'user');
+    assert.ok(!emitted(recorder).includes(secret));
+  });
+
+  it('reads the user when both responses are sent before the challenges', () => {
+    const { recorder } = run([s('220 mx'), c('AUTH LOGIN', b64(secret), b64('ann')), s('334 UGFzc3dvcmQ6'), s('334 VXNlcm5hbWU6'), s('235 ok')]);
+    assert.equal(recorder.session0.authUser, 'ann');
+    assert.ok(!emitted(recorder).includes(secret));
   });
 
   it('never shows a password read as a command in an anomaly', () => {

@@ -9,7 +9,7 @@ import type { CaptureStats } from '../capture/types.js';
 import { parseListenAddress, type ListenAddress } from '../config/outputs-schema.js';
 import type { Config } from '../config/schema.js';
 import type { SensorStats } from '../events/consumer.js';
-import type { FeedServer } from '../feed/index.js';
+import type { FeedServer, Logger } from '../feed/index.js';
 import type { Pipeline } from '../pipeline.js';
 import type { EventStore } from '../store/index.js';
 import { UsageError } from './usage.js';
@@ -61,7 +61,23 @@ export function temporaryStoreDir(): { path: string; remove(): void } {
  */
 export async function startFeed(config: Config, store: EventStore, listen: ListenAddress | undefined, version: string): Promise<FeedServer> {
   const { FeedServer } = await import('../feed/index.js');
-  return FeedServer.start({ config, store, version, ...(listen !== undefined ? { listen } : {}) });
+  return FeedServer.start({ config, store, version, logger: stderrLogger(), ...(listen !== undefined ? { listen } : {}) });
+}
+
+/**
+ * Returns a feed logger that writes warnings and errors (rejected logins, closed slow clients) to
+ * stderr as "mailtap: MESSAGE (key=value ...)". Connects and disconnects (info) are left out.
+ */
+export function stderrLogger(write: (line: string) => void = (line) => process.stderr.write(line)): Logger {
+  const print = (fields: object, message: string): void => {
+    const parts: string[] = [];
+    for (const [key, value] of Object.entries(fields)) {
+      if (value instanceof Error) parts.push(`${key}=${value.message}`);
+      else if (value !== null && typeof value !== 'object') parts.push(`${key}=${String(value)}`);
+    }
+    write(`mailtap: ${message}${parts.length > 0 ? ` (${parts.join(' ')})` : ''}\n`);
+  };
+  return { info() {}, warn: print, error: print };
 }
 
 /** Publishes SensorStats to the feed once a second while `read --serve` runs. */

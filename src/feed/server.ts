@@ -14,6 +14,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server } f
 import { createServer as createHttpsServer } from 'node:https';
 import { isIP, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import { WebSocketServer, type RawData, WebSocket } from 'ws';
 import type { ListenAddress } from '../config/outputs-schema.js';
 import type { Config } from '../config/schema.js';
@@ -65,6 +66,10 @@ const MAX_CLIENT_ERRORS = 10;
 const MAX_SUBSCRIBES_PER_MINUTE = 30;
 /** Milliseconds a client gets to complete the close handshake on shutdown before it is terminated. */
 const SHUTDOWN_GRACE_MS = 1000;
+/** Milliseconds between checks of a replaying client's socket while the replay waits for it to drain. */
+const DRAIN_POLL_MS = 5;
+/** Rejected logins logged one by one per minute; the rest are counted and reported in one line. */
+const REJECTIONS_LOGGED_PER_MINUTE = 3;
 
 export interface FeedCounters {
   connections: number;
@@ -78,6 +83,8 @@ export interface FeedCounters {
   deadClients: number;
   clientErrors: number;
   replayErrors: number;
+  /** Times a replaying client's collected live events passed feed.max_buffered and were dropped for another store pass. */
+  replayOverflows: number;
 }
 
 /** One event serialized once for all clients. */
@@ -95,6 +102,8 @@ class FeedClient {
   /** Live events that arrived during the replay. */
   collected: Prepared[] = [];
   collectedBytes = 0;
+  /** The collected events passed feed.max_buffered and were dropped: the replay reads them from the store. */
+  overflowed = false;
   /** The newest sequence this client has been sent or has passed over by its filter. */
   lastSeq = 0;
   alive = true;
@@ -122,6 +131,7 @@ export class FeedServer implements EventConsumer {
     deadClients: 0,
     clientErrors: 0,
     replayErrors: 0,
+    replayOverflows: 0,
   };
 
   private readonly clients = new Set<FeedClient>();
@@ -132,6 +142,8 @@ export class FeedServer implements EventConsumer {
   private lastStatsAt = 0;
   private nextClientId = 1;
   private closing = false;
+  /** Rate limit of the log lines about rejected logins. */
+  private rejections = { windowStart: 0, logged: 0, suppressed: 0 };
 
   private constructor(
     private readonly server: Server,
@@ -289,6 +301,7 @@ export class FeedServer implements EventConsumer {
     await Promise.all(closed);
     this.wss.close();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.flushRejections();
     this.logger.info({ counters: this.counters }, 'feed closed');
   }
 
@@ -299,7 +312,7 @@ export class FeedServer implements EventConsumer {
     if (this.closing) return rejectUpgrade(socket, 503, 'Service Unavailable');
     if (!this.authorized(request)) {
       this.counters.rejectedUnauthorized++;
-      this.logger.warn({ remote: remoteOf(request) }, 'feed client rejected: missing or wrong token');
+      this.logRejection(remoteOf(request));
       return rejectUpgrade(socket, 401, 'Unauthorized', 'WWW-Authenticate: Bearer realm="mailtap"\r\n');
     }
     if (this.clients.size >= this.options.config.feed.max_clients) {
@@ -307,6 +320,36 @@ export class FeedServer implements EventConsumer {
       return rejectUpgrade(socket, 503, 'Service Unavailable');
     }
     this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, request));
+  }
+
+  /**
+   * Logs a rejected login with the remote address (never the token): at most
+   * REJECTIONS_LOGGED_PER_MINUTE lines a minute, then one line with the count of the others.
+   */
+  private logRejection(remote: string): void {
+    const now = Date.now();
+    const window = this.rejections;
+    if (now - window.windowStart >= 60_000) {
+      this.flushRejections();
+      window.windowStart = now;
+      window.logged = 0;
+    }
+    if (window.logged < REJECTIONS_LOGGED_PER_MINUTE) {
+      window.logged++;
+      this.logger.warn({ remote }, 'feed client rejected: missing or wrong token (HTTP 401)');
+    } else {
+      window.suppressed++;
+    }
+  }
+
+  private flushRejections(): void {
+    const window = this.rejections;
+    if (window.suppressed === 0) return;
+    this.logger.warn(
+      { count: window.suppressed, since: new Date(window.windowStart).toISOString() },
+      `feed rejected ${window.suppressed} more clients with a missing or wrong token (HTTP 401)`,
+    );
+    window.suppressed = 0;
   }
 
   /** Checks the Bearer token or the token subprotocol in constant time; no tokens: everyone. */
@@ -397,6 +440,7 @@ export class FeedServer implements EventConsumer {
     client.subscription = subscription;
     client.collected = [];
     client.collectedBytes = 0;
+    client.overflowed = false;
     const since = subscription.since;
     if (since === undefined) {
       client.replaying = false;
@@ -404,47 +448,67 @@ export class FeedServer implements EventConsumer {
       this.send(client, { type: 'live', seq: this.lastSeq });
       return;
     }
+    // A since above the newest sequence comes from another store (the sensor started over): every
+    // later event has a smaller number than it, so the client starts again at last_seq.
+    const reset = since > this.lastSeq ? { reset: true } : {};
     const store = this.options.store;
     if (store === undefined) {
       client.replaying = false;
       client.lastSeq = this.lastSeq;
       this.send(client, { type: 'error', error: 'no_store', message: 'this sensor has no event store, so "since" cannot be replayed; sending live events only' });
-      this.send(client, { type: 'live', seq: this.lastSeq });
+      this.send(client, { type: 'live', seq: this.lastSeq, ...reset });
+      return;
+    }
+    if (since > this.lastSeq) {
+      client.replaying = false;
+      client.lastSeq = this.lastSeq;
+      this.send(client, { type: 'live', seq: this.lastSeq, reset: true });
       return;
     }
     // Collecting starts before the iterator opens: see the file comment.
     client.replaying = true;
     client.lastSeq = since;
-    this.replay(client, store, since, client.generation).catch((error: unknown) => {
+    this.replay(client, store, client.generation).catch((error: unknown) => {
       this.counters.replayErrors++;
       this.logger.error({ client: client.id, err: error }, 'feed replay failed');
       this.closeClient(client, CLOSE_CODES.internalError, `replay failed; resume with since=${client.lastSeq}`);
     });
   }
 
-  private async replay(client: FeedClient, store: EventStore, since: number, generation: number): Promise<void> {
+  /**
+   * Sends the stored events after client.lastSeq, paced by the socket: the replay waits whenever
+   * half of feed.max_buffered is queued. Live events that arrive meanwhile are collected; when they
+   * pass feed.max_buffered they are dropped and the replay reads them from the store in another
+   * pass, since every event is stored before it reaches the feed. The replay hands over to live
+   * once a pass ends with the collected events intact and room for them in the socket's queue.
+   */
+  private async replay(client: FeedClient, store: EventStore, generation: number): Promise<void> {
     const maxBuffered = this.options.config.feed.max_buffered;
     const current = (): boolean => !client.closed && client.generation === generation && !this.closing;
-    for await (const event of store.range({ sinceSequence: since })) {
-      if (!current()) return;
-      const seq = event.event.sequence ?? 0;
-      if (seq <= client.lastSeq) continue;
-      const facts = eventFacts(event);
-      if (client.subscription !== undefined && matches(client.subscription, facts)) {
-        const data = serialize(seq, event);
-        // Waits for the socket to take the data, so that a replay never grows the queue past the limit.
-        if (client.ws.bufferedAmount + data.length > maxBuffered / 2) {
-          await new Promise<void>((resolve) => client.ws.send(data, { binary: false }, () => resolve()));
-          // A new subscribe may have started its own replay meanwhile; it owns lastSeq now.
-          if (!current()) return;
-        } else {
+    for (;;) {
+      client.overflowed = false;
+      for await (const event of store.range({ sinceSequence: client.lastSeq })) {
+        if (!current()) return;
+        const seq = event.event.sequence ?? 0;
+        if (seq <= client.lastSeq) continue;
+        const facts = eventFacts(event);
+        if (client.subscription !== undefined && matches(client.subscription, facts)) {
+          const data = serialize(seq, event);
+          if (client.ws.bufferedAmount + data.length > maxBuffered / 2) {
+            // A new subscribe may start its own replay meanwhile; it owns lastSeq then.
+            if (!(await this.waitForRoom(client, () => client.ws.bufferedAmount <= maxBuffered / 4, current))) return;
+          }
           client.ws.send(data, { binary: false });
+          this.counters.messagesSent++;
         }
-        this.counters.messagesSent++;
+        client.lastSeq = seq;
       }
-      client.lastSeq = seq;
+      if (!current()) return;
+      // The collected events go out at once below, so they must fit under the limit with what is queued.
+      const fits = (): boolean => client.overflowed || client.ws.bufferedAmount + client.collectedBytes <= maxBuffered;
+      if (!(await this.waitForRoom(client, fits, current))) return;
+      if (!client.overflowed) break;
     }
-    if (!current()) return;
     client.replaying = false;
     const collected = client.collected;
     client.collected = [];
@@ -453,12 +517,41 @@ export class FeedServer implements EventConsumer {
     for (const prepared of collected) this.sendEvent(client, prepared);
   }
 
-  /** Keeps a live event for a client in replay, or closes the client when too many wait. */
+  /**
+   * Waits until `ready()` holds. Returns false when the replay was superseded, or when the socket
+   * took no data for half of feed.heartbeat: that client has stopped reading and is closed with 4000.
+   */
+  private async waitForRoom(client: FeedClient, ready: () => boolean, current: () => boolean): Promise<boolean> {
+    const stallMs = this.options.config.feed.heartbeat * 500;
+    let lowest = client.ws.bufferedAmount;
+    let progressAt = Date.now();
+    while (!ready()) {
+      await delay(DRAIN_POLL_MS);
+      if (!current()) return false;
+      const amount = client.ws.bufferedAmount;
+      const now = Date.now();
+      if (amount < lowest) {
+        lowest = amount;
+        progressAt = now;
+      } else if (now - progressAt >= stallMs) {
+        this.closeSlow(client);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Keeps a live event for a client in replay; past feed.max_buffered the replay reads them from the store instead. */
   private collect(client: FeedClient, prepared: Prepared): void {
-    if (!matches(client.subscription as Subscription, prepared.facts)) return;
+    if (client.overflowed || !matches(client.subscription as Subscription, prepared.facts)) return;
     client.collected.push(prepared);
     client.collectedBytes += prepared.data.length;
-    if (client.collectedBytes + client.ws.bufferedAmount > this.options.config.feed.max_buffered) this.closeSlow(client);
+    if (client.collectedBytes > this.options.config.feed.max_buffered) {
+      this.counters.replayOverflows++;
+      client.overflowed = true;
+      client.collected = [];
+      client.collectedBytes = 0;
+    }
   }
 
   private sendEvent(client: FeedClient, prepared: Prepared): void {
@@ -502,6 +595,7 @@ export class FeedServer implements EventConsumer {
 
   /** Drops clients that did not answer the previous ping, and pings the others. */
   private ping(): void {
+    if (this.rejections.suppressed > 0 && Date.now() - this.rejections.windowStart >= 60_000) this.flushRejections();
     for (const client of this.clients) {
       if (!client.alive) {
         this.counters.deadClients++;

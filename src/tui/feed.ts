@@ -9,6 +9,10 @@ import type { SensorStats } from '../events/consumer.js';
  * `stats` message about once a second. After a disconnect the client reconnects with backoff
  * and subscribes again with since = the last sequence number it received, so nothing is lost
  * or counted twice while the server still stores those events.
+ *
+ * A sensor that started over on a new store numbers its events from 1 again. The client tells
+ * this from a hello whose last_seq is below the newest sequence it received, or from a live
+ * message with reset: true, and then accepts the new, lower numbers.
  */
 
 /** Events replayed on the first connection: about the last hour of a busy site. */
@@ -31,7 +35,7 @@ export interface FeedClientOptions {
 type ServerMessage =
   | { type: 'hello'; version?: string; sensor?: string; last_seq?: number }
   | { type: 'event'; seq?: number; event?: EcsEvent }
-  | { type: 'live'; seq?: number }
+  | { type: 'live'; seq?: number; reset?: boolean }
   | { type: 'stats'; stats?: SensorStats }
   | { type: 'error'; error?: string; message?: string };
 
@@ -44,6 +48,10 @@ export class FeedClient {
   /** Messages that were not valid JSON or of an unknown type. */
   invalidMessages = 0;
   lastError: string | undefined;
+  /** Times the sensor's store changed under the client (sequence numbers started over). */
+  resets = 0;
+  /** The sensor answered the last attempt with HTTP 401: the token is missing or wrong. */
+  refused = false;
   private socket: WebSocket | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private backoffMs: number;
@@ -74,6 +82,7 @@ export class FeedClient {
   describe(): string {
     if (this.state === 'disconnected') {
       const seconds = Math.max(0, Math.ceil((this.retryAt - Date.now()) / 1000));
+      if (this.refused) return `${this.lastError ?? 'HTTP 401'}, retrying in ${seconds} s`;
       return `disconnected, retrying in ${seconds} s` + (this.lastError !== undefined ? ` (${this.lastError})` : '');
     }
     return this.sensor !== undefined && this.state === 'live' ? `live from ${this.sensor}` : this.state;
@@ -92,17 +101,28 @@ export class FeedClient {
     const socket = new WebSocket(this.options.url, { headers, handshakeTimeout: 10_000 });
     this.socket = socket;
     socket.on('message', (data) => this.handleMessage(socket, data.toString()));
+    // The HTTP status explains a refused upgrade better than the error that terminate() raises.
+    let status: number | undefined;
     socket.on('unexpected-response', (_request, response) => {
-      this.lastError = `HTTP ${response.statusCode}`;
+      status = response.statusCode;
+      if (status === 401) {
+        this.lastError =
+          this.options.token === undefined ? 'the sensor requires a token (HTTP 401): give --token' : 'the sensor refused the token (HTTP 401)';
+      } else {
+        this.lastError = `HTTP ${status}`;
+      }
       socket.terminate();
     });
     socket.on('error', (error) => {
-      this.lastError = error.message;
+      if (status === undefined) this.lastError = error.message;
     });
     socket.on('close', (code) => {
       if (this.socket !== socket) return;
       this.socket = undefined;
       if (code === 4000) this.lastError = 'too slow, resuming';
+      this.refused = status === 401;
+      // The token will not change by itself: retry at the slowest rate, in case the sensor's tokens do.
+      if (this.refused) this.backoffMs = this.options.maxBackoffMs ?? 10_000;
       this.scheduleReconnect();
     });
   }
@@ -132,6 +152,12 @@ export class FeedClient {
         this.connections++;
         this.sensor = typeof message.sensor === 'string' ? message.sensor : undefined;
         const serverLast = typeof message.last_seq === 'number' ? message.last_seq : 0;
+        this.refused = false;
+        if (this.lastSeq !== undefined && serverLast < this.lastSeq) {
+          // Another store: its numbers start over, so the client starts as on a first connection.
+          this.lastSeq = undefined;
+          this.resets++;
+        }
         const since =
           this.lastSeq !== undefined ? this.lastSeq : Math.max(0, serverLast - (this.options.initialReplay ?? INITIAL_REPLAY_EVENTS));
         socket.send(JSON.stringify({ type: 'subscribe', since }));
@@ -149,6 +175,11 @@ export class FeedClient {
         break;
       }
       case 'live':
+        if (message.reset === true && typeof message.seq === 'number') {
+          // The server did not know our since: the events after its seq are new, whatever their numbers.
+          this.lastSeq = message.seq;
+          this.resets++;
+        }
         this.backoffMs = this.options.minBackoffMs ?? 500;
         this.lastError = undefined;
         this.setState('live');

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -25,6 +25,8 @@ interface Served {
   /** Resolves when mailtap prints on stderr that the input is done. */
   done: Promise<void>;
   exited: Promise<number | null>;
+  /** Everything mailtap has written to stderr so far. */
+  stderr(): string;
 }
 
 /** Starts `mailtap read --serve 127.0.0.1:0` and waits for the feed's URL on stderr. */
@@ -46,7 +48,7 @@ async function serve(args: string[]): Promise<Served> {
     if (child.exitCode !== null) resolve(child.exitCode);
     else child.once('exit', (code) => resolve(code));
   });
-  return { child, url, done, exited };
+  return { child, url, done, exited, stderr: () => stderr };
 }
 
 /** Subscribes with `since` and collects events until the live marker. */
@@ -128,6 +130,38 @@ describe('read --serve', () => {
       served.child.kill('SIGTERM');
       await served.exited;
     }
+  });
+
+  test('rejected logins are logged on stderr', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mailtap-serve-test-'));
+    dirs.push(dir);
+    const config = join(dir, 'mailtap.yaml');
+    const token = 'serve-test-token-0123456789';
+    await writeFile(config, `feed:\n  tokens: [${token}]\n`);
+    const served = await serve(['--config', config, OFFICE]);
+    try {
+      await served.done;
+      for (let i = 0; i < 5; i++) {
+        const status = await new Promise<number>((resolve) => {
+          const ws = new WebSocket(served.url, { headers: { authorization: `Bearer wrong-${token}` } });
+          ws.once('unexpected-response', (_request, response) => {
+            resolve(response.statusCode ?? 0);
+            ws.terminate();
+          });
+          ws.once('error', () => undefined);
+        });
+        assert.equal(status, 401);
+      }
+    } finally {
+      served.child.kill('SIGTERM');
+      await served.exited;
+    }
+    const lines = served.stderr().split('\n');
+    // Three logins one by one, the other two counted in one line at exit; never the token.
+    const single = lines.filter((line) => line.startsWith('mailtap: feed client rejected: missing or wrong token (HTTP 401) (remote=127.0.0.1:'));
+    assert.equal(single.length, 3);
+    assert.equal(lines.filter((line) => line.includes('feed rejected 2 more clients')).length, 1);
+    assert.equal(served.stderr().includes(token), false);
   });
 
   test('non-loopback address without tokens exits 1', () => {

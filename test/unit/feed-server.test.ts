@@ -166,6 +166,29 @@ describe('feed authentication', () => {
     }
   });
 
+  test('rejected logins are logged with the address, rate limited, without the token', async () => {
+    const lines: Array<{ fields: Record<string, unknown>; message: string }> = [];
+    const logger = {
+      info() {},
+      warn: (fields: object, message: string) => lines.push({ fields: fields as Record<string, unknown>, message }),
+      error() {},
+    };
+    const feed = await FeedServer.start({ config: feedConfig(), logger });
+    try {
+      for (let i = 0; i < 10; i++) {
+        assert.equal(await upgradeStatus(feed.url, { headers: { authorization: `Bearer wrong-${TOKEN}` } }), 401);
+      }
+    } finally {
+      await feed.close();
+    }
+    const rejected = lines.filter((line) => line.message.includes('401'));
+    // Three lines one by one, then one line with the count of the other seven.
+    assert.equal(rejected.length, 4);
+    for (const line of rejected.slice(0, 3)) assert.match(String(line.fields.remote), /^127\.0\.0\.1:\d+$/);
+    assert.equal(rejected[3]?.fields.count, 7);
+    assert.equal(JSON.stringify(lines).includes(TOKEN), false);
+  });
+
   test('bearer token opens and greets', async () => {
     const feed = await FeedServer.start({ config: feedConfig(), version: '9.9.9' });
     try {
@@ -392,6 +415,85 @@ describe('feed replay', () => {
       assert.ok(n > 2000, 'events were produced during the replay');
       assert.deepEqual(client.eventSeqs(), range(1, n));
       client.ws.close();
+    } finally {
+      await feed.close();
+      await store.close();
+    }
+  });
+
+  test('since above the last sequence resets to it and delivers later events', async () => {
+    const store = await EventStore.open(await tempDir());
+    const feed = await FeedServer.start({ config: feedConfig(), store });
+    try {
+      await publish(store, feed, range(1, 5).map((n) => smtpEvent(n)));
+      const client = await TestClient.open(feed.url);
+      // A client of a sensor that started over on a new store still remembers sequence 999999.
+      client.send({ type: 'subscribe', since: 999999 });
+      await client.waitFor((m) => m.some((x) => x.type === 'live'));
+      assert.deepEqual(client.messages.find((m) => m.type === 'live'), { type: 'live', seq: 5, reset: true });
+      await publish(store, feed, [smtpEvent(6), smtpEvent(7)]);
+      await client.waitFor((m) => m.some((x) => x.seq === 7));
+      assert.deepEqual(client.eventSeqs(), [6, 7]);
+      client.ws.close();
+    } finally {
+      await feed.close();
+      await store.close();
+    }
+  });
+
+  test('a replay under a fast event stream catches up instead of being closed', async () => {
+    const store = await EventStore.open(await tempDir());
+    // 64 KiB: the live events that arrive during the replay pass the limit many times over.
+    const feed = await FeedServer.start({ config: feedConfig({ max_buffered: '64KiB' }), store });
+    try {
+      await publish(store, feed, range(1, 1000).map((n) => smtpEvent(n, '10.0.0.5', 500)));
+      const client = await TestClient.open(feed.url, {}, false);
+      let n = 1000;
+      let producing = true;
+      const producer = (async () => {
+        while (producing && n < 8000) {
+          const batch = range(n + 1, n + 50);
+          n += 50;
+          await publish(store, feed, batch.map((i) => smtpEvent(i, '10.0.0.5', 500)));
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      })();
+      client.send({ type: 'subscribe', since: 0 });
+      await client.waitFor((m) => m.some((x) => x.type === 'live') || client.closeCode !== undefined, 30000);
+      producing = false;
+      await producer;
+      await client.waitFor((m) => m.some((x) => x.seq === n) || client.closeCode !== undefined, 30000);
+      assert.equal(client.closeCode, undefined, `closed: ${client.closeReason}`);
+      assert.deepEqual(client.eventSeqs(), range(1, n));
+      assert.ok(feed.counters.replayOverflows > 0, 'the collected live events overflowed at least once');
+      client.ws.close();
+    } finally {
+      await feed.close();
+      await store.close();
+    }
+  });
+
+  test('a replaying client that stops reading is closed with 4000', async () => {
+    const store = await EventStore.open(await tempDir());
+    // Half a heartbeat (0.5 s) without progress closes the replay, before the heartbeat drops the client.
+    const feed = await FeedServer.start({ config: feedConfig({ max_buffered: '64KiB', heartbeat: 1 }), store });
+    try {
+      await publish(store, feed, range(1, 3000).map((n) => smtpEvent(n, '10.0.0.5', 2000)));
+      const client = await TestClient.open(feed.url, {}, false);
+      client.ws.pause();
+      client.send({ type: 'subscribe', since: 0 });
+      const deadline = Date.now() + 10000;
+      while (feed.counters.slowConsumerCloses === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(feed.counters.slowConsumerCloses, 1);
+      client.ws.resume();
+      await client.closed;
+      assert.equal(client.closeCode, 4000);
+      const seqs = client.eventSeqs();
+      const last = seqs.at(-1) as number;
+      assert.ok(last < 3000, `the stalled client got ${last} of 3000 events`);
+      assert.deepEqual(seqs, range(1, last));
+      assert.equal(client.closeReason, `queue full; resume with since=${last}`);
+      assert.equal(feed.counters.deadClients, 0);
     } finally {
       await feed.close();
       await store.close();

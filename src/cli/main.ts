@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/load.js';
+import { stdoutClosed } from './closed-stdout.js';
 import { runDevices } from './devices.js';
 import { runStatus } from './status.js';
 import { runLive } from './live.js';
@@ -77,9 +78,13 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-// A reader that goes away (mailtap read x.pcap | head) ends the run quietly, as in other Unix tools.
+// A reader that goes away (mailtap read x.pcap | head) ends the run quietly, as in other Unix
+// tools, unless the command has work to finish (see closed-stdout.ts).
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code === 'EPIPE') process.exit(0);
+  if (error.code === 'EPIPE') {
+    if (!stdoutClosed()) process.exit(0);
+    return;
+  }
   throw error;
 });
 

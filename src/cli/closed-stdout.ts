@@ -1,5 +1,5 @@
 /**
- * What happens when the reader of stdout goes away (`mailtap read x.pcap | head`). By default
+ * Handling of a closed stdout, when the reader goes away (`mailtap read x.pcap | head`). By default
  * the process exits at once with status 0, as other Unix tools do. A command that must finish
  * its work first, such as `read --db` storing every record it read, registers a handler.
  */

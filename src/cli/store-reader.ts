@@ -13,7 +13,7 @@ export interface StoreReader extends StoreQueries {
   close(): Promise<void>;
 }
 
-/** Where a query command reads: --db, --config and --socket. */
+/** The options that locate the store of a query command: --db, --config and --socket. */
 export interface StoreLocation {
   db?: string | undefined;
   config?: string | undefined;
@@ -29,7 +29,7 @@ export function querySocketPath(where: StoreLocation): string {
 
 /**
  * Opens the store of `where` for reading. When LevelDB refuses it because another process holds
- * its LOCK, or for lack of permission, the sensor at the control socket answers instead. Throws
+ * its LOCK, or for lack of permission, the sensor at the control socket serves the queries instead. Throws
  * StoreOpenError with one line when neither works.
  */
 export async function openStoreReader(where: StoreLocation): Promise<StoreReader> {
@@ -40,13 +40,13 @@ export async function openStoreReader(where: StoreLocation): Promise<StoreReader
     if (!(error instanceof StoreOpenError) || (error.reason !== 'locked' && error.reason !== 'permission')) throw error;
     const path = querySocketPath(where);
     try {
-      // A cheap request that shows that a sensor with a store answers there.
+      // A cheap request that checks that a sensor with a store responds there.
       await sendQuery(path, { query: 'newest' });
     } catch (queryError) {
       const base = error.message.replace(/; stop it first$/, '');
-      const why = queryError instanceof QueryError && queryError.code !== undefined ? queryError.code : (queryError as Error).message;
+      const reason = queryError instanceof QueryError && queryError.code !== undefined ? queryError.code : (queryError as Error).message;
       throw new StoreOpenError(
-        `${base}, and no sensor answers store queries on ${path} (${why}); ` +
+        `${base}, and no sensor responds to store queries on ${path} (${reason}); ` +
           'stop that process, or pass --socket PATH of the sensor that holds the store',
         error.reason,
       );

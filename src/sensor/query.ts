@@ -27,7 +27,7 @@ export interface StoreQueries {
   newestTimestamp(): Promise<string | undefined>;
 }
 
-/** Most events in one range reply; a client that wants more sends another request. */
+/** Maximum number of events in one range reply; a client that expects more sends another request. */
 export const MAX_QUERY_EVENTS = 5000;
 
 /** Query connections served at once; a further one gets an error line. */
@@ -83,8 +83,8 @@ async function writeLine(socket: Socket, line: string): Promise<boolean> {
 }
 
 /**
- * Answers one query request on socket from store, then ends the connection. Errors of the
- * store become an error line; nothing here throws.
+ * Serves one query request on socket from store, then ends the connection. An error of the
+ * store becomes an error line, so nothing here throws.
  */
 export async function serveQuery(socket: Socket, line: string, store: StoreQueries): Promise<void> {
   let request: QueryRequest;
@@ -201,7 +201,7 @@ export function sendQuery(path: string, request: QueryRequest, timeoutMs = QUERY
   });
 }
 
-/** StoreQueries answered by the running sensor at a control socket path. */
+/** StoreQueries served by the running sensor at a control socket path. */
 export class SocketStoreReader implements StoreQueries {
   constructor(readonly path: string) {}
 

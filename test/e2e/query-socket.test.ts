@@ -117,7 +117,7 @@ describe('query commands through the control socket of the process that holds th
         assert.equal(
           result.stderr,
           `mailtap: the event store ${db} is in use by another process (a running mailtap holds its LOCK file), ` +
-            `and no sensor answers store queries on ${missing} (ENOENT); stop that process, or pass --socket PATH of the sensor that holds the store\n`,
+            `and no sensor responds to store queries on ${missing} (ENOENT); stop that process, or pass --socket PATH of the sensor that holds the store\n`,
         );
       }
     } finally {

@@ -245,7 +245,7 @@ describe('query commands over a store of story.pcap', () => {
       for (const args of [['alerts', '--db', db, '--socket', socket], ['devices', '--db', db, '--socket', socket]]) {
         const result = runRaw(args);
         assert.equal(result.status, 1, args.join(' '));
-        assert.match(result.stderr, /^mailtap: the event store .* is in use by another process \(a running mailtap holds its LOCK file\), and no sensor answers store queries on .*no-sensor\.sock \(ENOENT\); stop that process, or pass --socket PATH of the sensor that holds the store\n$/);
+        assert.match(result.stderr, /^mailtap: the event store .* is in use by another process \(a running mailtap holds its LOCK file\), and no sensor responds to store queries on .*no-sensor\.sock \(ENOENT\); stop that process, or pass --socket PATH of the sensor that holds the store\n$/);
         assert.equal(result.stdout, '');
       }
       const read = runRaw(['read', '-q', '--db', db, STORY]);

@@ -29,7 +29,8 @@ Commands:
 
 The query commands (alerts, messages, show, devices without files) read the event store of
 --db DIR, else store.path of the --config file, else $XDG_STATE_HOME/mailtap or
-~/.local/state/mailtap. Only "read --db DIR" writes to a store.
+~/.local/state/mailtap. Only "read --db DIR" writes to a store. While "mailtap live" holds
+the store, they ask it through its control socket (--socket PATH, see docs/store.md).
 
 Options:
   -h, --help     this help

@@ -5,13 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isoTime, type EcsEvent } from '../../src/events/ecs.js';
 import { startControlServer, type ControlServer } from '../../src/sensor/control.js';
-import { MAX_QUERY_EVENTS, SocketStoreReader } from '../../src/sensor/query.js';
+import { MAX_QUERY_EVENTS, SocketStoreReader, serveQuery, type StoreQueries } from '../../src/sensor/query.js';
 import { EventStore, type RangeQuery } from '../../src/store/index.js';
 import { sampleStats } from './sensor-fixtures.js';
 
@@ -131,6 +131,50 @@ describe('store queries on the control socket', () => {
       assert.equal(reply, '{"error":"this sensor has no event store to query"}\n');
     } finally {
       await bare.close();
+    }
+  });
+});
+
+describe('a store query to a client that does not read', () => {
+  it('pulls events from the store only as fast as the socket takes them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailtap-query-slow-'));
+    const padding = 'x'.repeat(2000);
+    let pulled = 0;
+    const store: StoreQueries = {
+      async *range() {
+        for (let i = 1; i <= MAX_QUERY_EVENTS; i++) {
+          pulled++;
+          yield { '@timestamp': isoTime(BASE), event: { sequence: i }, message: padding } as unknown as EcsEvent;
+        }
+      },
+      get: async () => undefined,
+      devices: async () => [],
+      newestTimestamp: async () => undefined,
+    };
+    const server = createServer((socket) => {
+      socket.once('data', (chunk) => void serveQuery(socket, chunk.toString('utf8').trim(), store));
+    });
+    const path = join(dir, 'slow.sock');
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    const client = createConnection(path);
+    try {
+      client.pause();
+      client.write('{"query":"range"}\n');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      // About 10 MB of events are waiting; the socket buffers take a few hundred KB of them.
+      assert.ok(pulled < MAX_QUERY_EVENTS / 4, `pulled ${pulled} events`);
+      let reply = '';
+      client.setEncoding('utf8');
+      client.on('data', (chunk: string) => (reply += chunk));
+      client.resume();
+      await new Promise((resolve) => client.on('close', resolve));
+      const lines = reply.trimEnd().split('\n');
+      assert.equal(lines.length, MAX_QUERY_EVENTS + 1);
+      assert.deepEqual(JSON.parse(lines.at(-1) as string), { end: true, count: MAX_QUERY_EVENTS, more: false });
+    } finally {
+      client.destroy();
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

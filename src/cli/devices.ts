@@ -13,7 +13,7 @@ import { listStoredDevices } from './query.js';
 import { UsageError } from './usage.js';
 
 export const DEVICES_HELP = `Usage: mailtap devices [options] FILE...
-       mailtap devices [--db DIR] [--config FILE] [--json]
+       mailtap devices [--db DIR] [--config FILE] [--socket PATH] [--json]
 
 Reads capture files and lists every device seen: the MAC and its vendor, IP addresses, names
 from DHCP and EHLO, the label, type and owner from the configuration, and mail counters.
@@ -24,6 +24,8 @@ Options:
                   store.path is the store to list
   --db DIR        list the device records of this event store (default: store.path of the
                   configuration, $XDG_STATE_HOME/mailtap or ~/.local/state/mailtap)
+  --socket PATH   while a running sensor holds the store, ask it through this control socket
+                  (default: control.socket of the configuration, else the path of mailtap status)
   --json          one JSON document per device ("mailtap.device" events) instead of a table
   --all           also devices that never spoke SMTP (seen only in ARP, DHCP or neighbour discovery)
   -h, --help      this help`;
@@ -96,6 +98,7 @@ export async function runDevices(argv: string[]): Promise<number> {
     options: {
       config: { type: 'string' },
       db: { type: 'string' },
+      socket: { type: 'string' },
       json: { type: 'boolean', default: false },
       all: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -107,7 +110,7 @@ export async function runDevices(argv: string[]): Promise<number> {
   }
   if (values.db !== undefined || positionals.length === 0) {
     if (positionals.length > 0) throw new UsageError('--db and capture files exclude each other');
-    return listStoredDevices({ db: values.db, config: values.config }, values.json, printTable, deviceEvent);
+    return listStoredDevices({ db: values.db, config: values.config, socket: values.socket }, values.json, printTable, deviceEvent);
   }
   const config = values.config !== undefined ? loadConfig(values.config) : defaultConfig();
   const analyzer = new Analyzer(config);

@@ -63,11 +63,12 @@ export interface LiveSensor {
 
 /**
  * Creates the consumers that receive every stored event and, every second, the stats. The control
- * socket of `mailtap status`, the Prometheus endpoint and the WebSocket feed are created here.
+ * socket of `mailtap status` and the store queries, the Prometheus endpoint and the WebSocket
+ * feed are created here.
  */
 export async function liveConsumers(sensor: LiveSensor, store: EventStore, log: Logger): Promise<EventConsumer[]> {
   const config = sensor.config();
-  const consumers: EventConsumer[] = [startSensorServices(config, () => sensor.stats(), log)];
+  const consumers: EventConsumer[] = [startSensorServices(config, () => sensor.stats(), log, store)];
   // The feed is loaded here only, so that the other commands do not load ws.
   const { FeedServer } = await import('../feed/index.js');
   let feed;

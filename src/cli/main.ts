@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../config/load.js';
+import { stdoutClosed } from './closed-stdout.js';
 import { runDevices } from './devices.js';
 import { runStatus } from './status.js';
 import { runLive } from './live.js';
@@ -28,7 +29,8 @@ Commands:
 
 The query commands (alerts, messages, show, devices without files) read the event store of
 --db DIR, else store.path of the --config file, else $XDG_STATE_HOME/mailtap or
-~/.local/state/mailtap. Only "read --db DIR" writes to a store.
+~/.local/state/mailtap. Only "read --db DIR" writes to a store. While "mailtap live" holds
+the store, they ask it through its control socket (--socket PATH, see docs/store.md).
 
 Options:
   -h, --help     this help
@@ -77,9 +79,13 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-// A reader that goes away (mailtap read x.pcap | head) ends the run quietly, as in other Unix tools.
+// A reader that goes away (mailtap read x.pcap | head) ends the run quietly, as in other Unix
+// tools, unless the command has work to finish (see closed-stdout.ts).
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code === 'EPIPE') process.exit(0);
+  if (error.code === 'EPIPE') {
+    if (!stdoutClosed()) process.exit(0);
+    return;
+  }
   throw error;
 });
 

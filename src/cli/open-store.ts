@@ -7,8 +7,26 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { defaultConfig, loadConfig } from '../config/load.js';
 import { EventStore } from '../store/index.js';
 
+/** Why a store could not be opened; a query asks the running sensor for 'locked' and 'permission'. */
+export type StoreOpenReason = 'missing' | 'locked' | 'permission' | 'other';
+
 /** A store that cannot be opened: the CLI prints the message and exits with status 1. */
-export class StoreOpenError extends Error {}
+export class StoreOpenError extends Error {
+  constructor(
+    message: string,
+    readonly reason: StoreOpenReason = 'other',
+  ) {
+    super(message);
+  }
+}
+
+/** Returns the reason of a LevelDB open error, as storeOpenMessage words it. */
+function storeOpenReason(error: unknown): StoreOpenReason {
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
+  if (cause?.code === 'LEVEL_LOCKED') return 'locked';
+  const detail = String(cause?.message ?? (error as Error).message ?? error).split('\n')[0];
+  return /permission denied|EACCES|EPERM/i.test(detail) ? 'permission' : 'other';
+}
 
 /**
  * Returns the store directory: --db when given, else store.path of the --config file (a
@@ -39,12 +57,15 @@ export function storeOpenMessage(dir: string, error: unknown): string {
  * empty store, so that a mistyped path in a query does not create one.
  */
 export async function openEventStore(dir: string, mustExist: boolean): Promise<EventStore> {
-  if (mustExist && (!existsSync(dir) || !statSync(dir).isDirectory())) {
-    throw new StoreOpenError(`no event store at ${dir}: the directory does not exist`);
+  if (mustExist && !existsSync(dir)) {
+    throw new StoreOpenError(`no event store at ${dir}: the directory does not exist`, 'missing');
+  }
+  if (mustExist && !statSync(dir).isDirectory()) {
+    throw new StoreOpenError(`no event store at ${dir}: it is not a directory`, 'missing');
   }
   try {
     return await EventStore.open(dir);
   } catch (error) {
-    throw new StoreOpenError(storeOpenMessage(dir, error));
+    throw new StoreOpenError(storeOpenMessage(dir, error), storeOpenReason(error));
   }
 }

@@ -7,15 +7,18 @@ import { parseDuration } from '../config/values.js';
 import type { Device } from '../devices/types.js';
 import type { EcsEvent } from '../events/ecs.js';
 import { escapeJsonForTerminal, sanitizeForTerminal } from '../events/sanitize.js';
-import type { EventStore } from '../store/index.js';
-import { StoreOpenError, openEventStore, storeDirectory } from './open-store.js';
+import { QueryError, type StoreQueries } from '../sensor/query.js';
+import { StoreOpenError } from './open-store.js';
+import { openStoreReader, type StoreLocation, type StoreReader } from './store-reader.js';
 import { UsageError } from './usage.js';
 
 type Fields = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const STORE_HELP = `  --db DIR        the event store directory; without it, store.path of the configuration
   --config FILE   YAML configuration whose store.path to use (default: the built-in default,
-                  $XDG_STATE_HOME/mailtap or ~/.local/state/mailtap)`;
+                  $XDG_STATE_HOME/mailtap or ~/.local/state/mailtap)
+  --socket PATH   while a running sensor holds the store, ask it through this control socket
+                  (default: control.socket of the configuration, else the path of mailtap status)`;
 
 const SINCE_HELP = `  --since WHEN    only events at or after WHEN: a duration such as 90s, 15m, 1h or 2d before
                   the newest event in the store (not the clock), or an ISO 8601 time`;
@@ -52,18 +55,15 @@ ${STORE_HELP}
   -h, --help      this help`;
 
 /**
- * Runs a query command on the store of --db, else of the configuration's store.path, and
- * turns a store that cannot be opened (missing, locked, no permission) into one line on
- * stderr and status 1.
+ * Runs a query command on the store of --db, else of the configuration's store.path, read
+ * directly or, while a running sensor holds it, through the sensor's control socket. A store
+ * that neither way reaches (missing, locked, no permission) ends in one line on stderr and
+ * status 1, and so does a sensor that fails while it answers.
  */
-async function withStore(
-  values: { db?: string | undefined; config?: string | undefined },
-  work: (store: EventStore) => Promise<number>,
-): Promise<number> {
-  const dir = storeDirectory(values.db, values.config);
-  let store: EventStore;
+async function withStore(where: StoreLocation, work: (store: StoreReader) => Promise<number>): Promise<number> {
+  let store: StoreReader;
   try {
-    store = await openEventStore(dir, true);
+    store = await openStoreReader(where);
   } catch (error) {
     if (!(error instanceof StoreOpenError)) throw error;
     process.stderr.write(`mailtap: ${error.message}\n`);
@@ -71,34 +71,21 @@ async function withStore(
   }
   try {
     return await work(store);
+  } catch (error) {
+    if (!(error instanceof QueryError)) throw error;
+    process.stderr.write(`mailtap: ${error.message}\n`);
+    return 1;
   } finally {
     await store.close();
   }
 }
 
-/**
- * Returns the newest @timestamp in the store. The last sequence is the last appended event,
- * which need not be the newest (an alert update can come after later events), so the time
- * index is read from there on; it is short when captures were appended in time order.
- */
-async function newestTimestamp(store: EventStore): Promise<string | undefined> {
-  let newest: string | undefined;
-  for (let seq = store.nextSequence - 1; seq >= 1 && newest === undefined; seq--) {
-    newest = (await store.getBySequence(seq))?.['@timestamp'];
-  }
-  if (newest === undefined) return undefined;
-  for await (const event of store.range({ sinceTime: newest })) {
-    if (event['@timestamp'] > newest) newest = event['@timestamp'];
-  }
-  return newest;
-}
-
 /** Turns --since into the ISO lower bound of a range query; undefined when not given. */
-export async function sinceTime(store: EventStore, text: string | undefined): Promise<string | undefined> {
+export async function sinceTime(store: StoreQueries, text: string | undefined): Promise<string | undefined> {
   if (text === undefined) return undefined;
   const seconds = parseDuration(text);
   if (seconds !== undefined) {
-    const newest = await newestTimestamp(store);
+    const newest = await store.newestTimestamp();
     if (newest === undefined) return undefined;
     return new Date(Date.parse(newest) - seconds * 1000).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
   }
@@ -113,7 +100,7 @@ export async function sinceTime(store: EventStore, text: string | undefined): Pr
  * Resolves --device to what range({ device }) takes: a label through the stored device records,
  * anything else (device key, MAC, IP address) as given. Undefined when a label is unknown.
  */
-export async function resolveDevice(store: EventStore, text: string): Promise<string | undefined> {
+export async function resolveDevice(store: StoreQueries, text: string): Promise<string | undefined> {
   if (/^(mac|ip):/.test(text) || /^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i.test(text) || /^[\d.]+$|:/.test(text)) {
     return text;
   }
@@ -163,6 +150,7 @@ export async function runAlerts(argv: string[]): Promise<number> {
     options: {
       db: { type: 'string' },
       config: { type: 'string' },
+      socket: { type: 'string' },
       since: { type: 'string' },
       device: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -229,6 +217,7 @@ export async function runMessages(argv: string[]): Promise<number> {
     options: {
       db: { type: 'string' },
       config: { type: 'string' },
+      socket: { type: 'string' },
       device: { type: 'string' },
       since: { type: 'string' },
       to: { type: 'string' },
@@ -290,6 +279,7 @@ export async function runShow(argv: string[]): Promise<number> {
     options: {
       db: { type: 'string' },
       config: { type: 'string' },
+      socket: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -312,7 +302,7 @@ export async function runShow(argv: string[]): Promise<number> {
 
 /** Lists the device records of a store for `mailtap devices --db DIR`. */
 export async function listStoredDevices(
-  where: { db?: string | undefined; config?: string | undefined },
+  where: StoreLocation,
   json: boolean,
   print: (devices: Device[]) => void,
   toJson: (device: Device) => unknown,

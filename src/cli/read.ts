@@ -4,6 +4,7 @@ import { SingleBar } from 'cli-progress';
 import { createCaptureStats, readCapture } from '../capture/index.js';
 import { Analyzer } from '../analyze.js';
 import type { EventStore } from '../store/index.js';
+import { onStdoutClosed } from './closed-stdout.js';
 import { StoreOpenError, openEventStore } from './open-store.js';
 import { StoredOutput, analyzerStatePuts, restoreAnalyzer } from './stored-output.js';
 import { CaptureError, type CaptureStats } from '../capture/types.js';
@@ -132,6 +133,7 @@ class LineWriter {
   private lines: string[] = [];
   private length = 0;
   private flushScheduled = false;
+  private closed = false;
 
   constructor(
     private readonly out: NodeJS.WritableStream,
@@ -140,6 +142,7 @@ class LineWriter {
   ) {}
 
   add(line: string): void {
+    if (this.closed) return;
     this.lines.push(line);
     this.length += line.length + 1;
     if (this.length >= OUTPUT_CHUNK_LENGTH) {
@@ -148,6 +151,13 @@ class LineWriter {
       this.flushScheduled = true;
       setImmediate(this.flushScheduledLines);
     }
+  }
+
+  /** Drops the collected lines and every later one: the reader of the output has gone. */
+  close(): void {
+    this.closed = true;
+    this.lines = [];
+    this.length = 0;
   }
 
   /** Writes the collected lines now. */
@@ -214,6 +224,18 @@ export async function runRead(argv: string[]): Promise<number> {
   if (format === 'table' && !values.tui) out.write(tableHeader() + '\n');
   // tableRow sanitizes its cells itself; JSON text gets the terminal escapes per written chunk.
   const records = new LineWriter(out, format === 'table' ? undefined : escapeJsonForTerminal);
+  // With --db, a reader that goes away (read --db DIR x.pcap | head) stops the printing only:
+  // every record read is still stored, and the run ends as usual.
+  let outputClosed = false;
+  let wakeOutput: (() => void) | undefined;
+  const releaseStdout =
+    values.db !== undefined && !values.tui
+      ? onStdoutClosed(() => {
+          outputClosed = true;
+          records.close();
+          wakeOutput?.();
+        })
+      : undefined;
   // With --tui the records go to the dashboard instead of stdout. It opens just before reading,
   // so that the errors of the steps before it reach a normal terminal.
   let dashboard: ReplayDashboard | undefined;
@@ -349,8 +371,11 @@ export async function runRead(argv: string[]): Promise<number> {
     if (pacing) return pacing.then(() => stopSignal === undefined && !dashboard?.quitRequested);
     const storing = stored?.busy();
     if (storing) return storing.then(() => stopSignal === undefined && stored?.error === undefined);
-    if (!out.writableNeedDrain) return undefined;
-    return new Promise((resolve) => out.once('drain', () => resolve(stopSignal === undefined)));
+    if (outputClosed || !out.writableNeedDrain) return undefined;
+    return new Promise((resolve) => {
+      wakeOutput = () => resolve(stopSignal === undefined);
+      out.once('drain', wakeOutput);
+    });
   };
 
   const stopStats =
@@ -406,7 +431,7 @@ export async function runRead(argv: string[]): Promise<number> {
   }
   for (const message of deferredErrors) process.stderr.write(message);
   // Flush the records first, so that on a terminal the summary comes after the last one.
-  await new Promise<void>((resolve) => out.write('', () => resolve()));
+  if (!outputClosed) await new Promise<void>((resolve) => out.write('', () => resolve()));
   warnIfNothingDecoded(pipeline);
   if (!values.quiet) writeSummary(totals, pipeline);
   // The input ended on its own: the feed keeps serving, so clients can still replay.
@@ -423,6 +448,7 @@ export async function runRead(argv: string[]): Promise<number> {
   process.off('SIGTERM', onSignal);
   scanner?.close();
   await store?.close();
+  releaseStdout?.();
   temporaryStore?.remove();
   if (stored?.error) {
     process.stderr.write(`mailtap: error: writing to the store ${dbPath} failed: ${stored.error.message}\n`);

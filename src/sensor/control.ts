@@ -3,18 +3,20 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { SensorStats } from '../events/consumer.js';
+import { MAX_QUERY_CONNECTIONS, serveQuery, type StoreQueries } from './query.js';
 
 /**
  * The control socket of a running sensor: a UNIX stream socket that takes one request line
- * ("status\n") and replies with one JSON line, then closes the connection. `mailtap status`
- * is its client.
+ * and replies, then closes the connection. "status\n" gets one JSON line of SensorStats
+ * (`mailtap status` is its client); a JSON line with a "query" member is a read-only store
+ * query, answered by query.ts (the client of `mailtap alerts`, `messages`, `show`, `devices`).
  */
 
 /** Socket path of the systemd service: RuntimeDirectory=mailtap gives /run/mailtap. */
 export const SERVICE_SOCKET_PATH = '/run/mailtap/mailtap.sock';
 
 /** Longest request line accepted; a client that sends more without a newline is disconnected. */
-export const MAX_REQUEST_BYTES = 256;
+export const MAX_REQUEST_BYTES = 2048;
 
 /** Time a client has to send its request before the server closes the connection. */
 export const REQUEST_TIMEOUT_MS = 5000;
@@ -77,7 +79,15 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
-function handleConnection(socket: Socket, getStats: () => SensorStats): void {
+/** What the connections of one control server share. */
+interface ServerContext {
+  getStats: () => SensorStats;
+  store: StoreQueries | undefined;
+  /** Connections that are being answered with a store query. */
+  queries: Set<Socket>;
+}
+
+function handleConnection(socket: Socket, context: ServerContext): void {
   let request = '';
   socket.setEncoding('utf8');
   socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy());
@@ -91,7 +101,19 @@ function handleConnection(socket: Socket, getStats: () => SensorStats): void {
     }
     const command = request.slice(0, end).trim();
     socket.removeAllListeners('data');
-    socket.end(reply(command, getStats) + '\n');
+    if (!command.startsWith('{')) {
+      socket.end(reply(command, context.getStats) + '\n');
+      return;
+    }
+    const store = context.store;
+    if (store === undefined) {
+      socket.end(JSON.stringify({ error: 'this sensor has no event store to query' }) + '\n');
+    } else if (context.queries.size >= MAX_QUERY_CONNECTIONS) {
+      socket.end(JSON.stringify({ error: `the sensor is answering ${MAX_QUERY_CONNECTIONS} queries already; try again` }) + '\n');
+    } else {
+      context.queries.add(socket);
+      void serveQuery(socket, command, store).finally(() => context.queries.delete(socket));
+    }
   });
 }
 
@@ -108,14 +130,20 @@ function reply(command: string, getStats: () => SensorStats): string {
 
 /**
  * Listens on the UNIX socket at path and replies to each "status" request with the JSON of
- * getStats(). A stale socket file from an earlier run is removed first. The socket file gets
- * mode 0660, so the sensor's group may query it and other users may not.
+ * getStats(), and to each query request with rows read from store (none without a store). A
+ * stale socket file from an earlier run is removed first. The socket file gets mode 0660, so
+ * the sensor's group may query it and other users may not.
  */
-export async function startControlServer(path: string, getStats: () => SensorStats): Promise<ControlServer> {
+export async function startControlServer(
+  path: string,
+  getStats: () => SensorStats,
+  store?: StoreQueries,
+): Promise<ControlServer> {
   await removeStaleSocket(path);
   // The service gets /run/mailtap from systemd; root running the sensor by hand does not.
   mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
-  const server: Server = createServer((socket) => handleConnection(socket, getStats));
+  const context: ServerContext = { getStats, store, queries: new Set() };
+  const server: Server = createServer((socket) => handleConnection(socket, context));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(path, () => {
@@ -129,8 +157,10 @@ export async function startControlServer(path: string, getStats: () => SensorSta
     path,
     close() {
       closed ??= new Promise<void>((resolve) => {
-        // server.close() unlinks the socket file of a UNIX socket server.
+        // server.close() unlinks the socket file of a UNIX socket server. It waits for open
+        // connections, so queries in progress end here, before the store closes.
         server.close(() => resolve());
+        for (const socket of context.queries) socket.destroy();
       });
       return closed;
     },

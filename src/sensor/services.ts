@@ -3,18 +3,25 @@ import type { Config } from '../config/schema.js';
 import type { EventConsumer, SensorStats } from '../events/consumer.js';
 import { defaultSocketPath, startControlServer, type ControlServer } from './control.js';
 import { startMetricsServer, type MetricsServer } from './metrics.js';
+import type { StoreQueries } from './query.js';
 
 /**
  * Starts the control socket (always) and the Prometheus endpoint (when metrics.listen is set)
- * of a live sensor, and returns them as one event consumer whose close() stops both. The
- * servers start in the background: a failure is logged and the capture goes on without them.
+ * of a live sensor, and returns them as one event consumer whose close() stops both. With a
+ * store, the control socket also answers read-only store queries from it. The servers start
+ * in the background: a failure is logged and the capture goes on without them.
  */
-export function startSensorServices(config: Config, getStats: () => SensorStats, log: Logger): EventConsumer {
+export function startSensorServices(
+  config: Config,
+  getStats: () => SensorStats,
+  log: Logger,
+  store?: StoreQueries,
+): EventConsumer {
   let control: ControlServer | undefined;
   let metrics: MetricsServer | undefined;
   const socketPath = config.control.socket ?? defaultSocketPath();
 
-  const controlStarted = startControlServer(socketPath, getStats).then(
+  const controlStarted = startControlServer(socketPath, getStats, store).then(
     (server) => {
       control = server;
       log.info({ socket: server.path }, 'control socket listening');

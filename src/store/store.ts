@@ -341,6 +341,23 @@ export class EventStore {
     }
   }
 
+  /**
+   * Returns the newest @timestamp in the store. The last sequence is the last appended event,
+   * which need not be the newest (an alert update can come after later events), so the time
+   * index is read from there on; it is short when events were appended in time order.
+   */
+  async newestTimestamp(): Promise<string | undefined> {
+    let newest: string | undefined;
+    for (let seq = this.nextSeq - 1; seq >= 1 && newest === undefined; seq--) {
+      newest = (await this.getBySequence(seq))?.['@timestamp'];
+    }
+    if (newest === undefined) return undefined;
+    for await (const event of this.range({ sinceTime: newest })) {
+      if (event['@timestamp'] > newest) newest = event['@timestamp'];
+    }
+    return newest;
+  }
+
   /** Stores the device record under its key, replacing the earlier one. */
   async putDevice(device: Device): Promise<void> {
     await this.db.put(deviceKey(device.key), device, { sync: this.sync });

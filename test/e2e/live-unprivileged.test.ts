@@ -171,6 +171,29 @@ describe('live as an unprivileged user', { skip: process.getuid?.() !== 0 ? 'nee
     assert.ok(stats.packets >= 10);
   });
 
+  it('query commands read the held store through the sensor socket', async () => {
+    // The sensor holds the store's LevelDB LOCK, so messages and show ask it on control.socket.
+    // Asynchronous spawn: the sensor is another process, but the line watchers run here.
+    const query = (args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> =>
+      new Promise((resolve) => {
+        const child = spawn(process.execPath, [CLI, ...args, '--db', join(dir, 'db'), '--config', join(dir, 'mailtap.yaml')]);
+        let stdout = '';
+        let stderr = '';
+        child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+        child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+        child.on('close', (status) => resolve({ status, stdout, stderr }));
+      });
+    const messages = await query(['messages', '--device', CLIENT_IP, '--json']);
+    assert.equal(messages.status, 0, messages.stderr + sensorErr);
+    const records = messages.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as Fields);
+    assert.equal(records.length, 1);
+    assert.equal(records[0]?.smtp.mail_from, 'scanner@corp.example');
+    assert.equal(records[0]?.email.subject, 'unprivileged capture');
+    const show = await query(['show', String(records[0]?.event.id)]);
+    assert.equal(show.status, 0, show.stderr);
+    assert.deepEqual(JSON.parse(show.stdout), records[0]);
+  });
+
   it('metrics endpoint serves the figures', () => {
     const scrape = `require('http').get('http://127.0.0.1:${METRICS_PORT}/metrics', (res) => {
       let body = ''; res.on('data', (c) => (body += c)); res.on('end', () => process.stdout.write(body)); });`;

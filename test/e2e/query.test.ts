@@ -205,6 +205,16 @@ describe('query commands over a store of story.pcap', () => {
     }
   });
 
+  test('a --db that is a regular file is not a directory, status 1', () => {
+    const file = join(dir, 'plain-file');
+    writeFileSync(file, 'not a store\n');
+    for (const args of [['alerts'], ['messages', '--device', '10.98.0.31'], ['show', 'x'], ['devices']]) {
+      const result = runRaw([...args, '--db', file]);
+      assert.equal(result.status, 1, args.join(' '));
+      assert.equal(result.stderr, `mailtap: no event store at ${file}: it is not a directory\n`);
+    }
+  });
+
   test('without --db the store is store.path of --config, else the XDG default', () => {
     // A relative store.path counts from the directory of the configuration file.
     const config = join(dir, 'site.yaml');
@@ -230,12 +240,18 @@ describe('query commands over a store of story.pcap', () => {
   test('a store held by another process is a one-line error, status 1', async () => {
     const holder = await EventStore.open(db);
     try {
-      for (const args of [['alerts', '--db', db], ['devices', '--db', db], ['read', '-q', '--db', db, STORY]]) {
+      // The query commands then ask the sensor at the control socket; none listens on this one.
+      const socket = join(dir, 'no-sensor.sock');
+      for (const args of [['alerts', '--db', db, '--socket', socket], ['devices', '--db', db, '--socket', socket]]) {
         const result = runRaw(args);
         assert.equal(result.status, 1, args.join(' '));
-        assert.match(result.stderr, /^mailtap: (error: )?the event store .* is in use by another process \(a running mailtap holds its LOCK file\); stop it first\n$/);
+        assert.match(result.stderr, /^mailtap: the event store .* is in use by another process \(a running mailtap holds its LOCK file\), and no sensor responds to store queries on .*no-sensor\.sock \(ENOENT\); stop that process, or pass --socket PATH of the sensor that holds the store\n$/);
         assert.equal(result.stdout, '');
       }
+      const read = runRaw(['read', '-q', '--db', db, STORY]);
+      assert.equal(read.status, 1);
+      assert.match(read.stderr, /^mailtap: error: the event store .* is in use by another process \(a running mailtap holds its LOCK file\); stop it first\n$/);
+      assert.equal(read.stdout, '');
     } finally {
       await holder.close();
     }

@@ -1,6 +1,6 @@
 /** `mailtap read --db`: records are stored before they are printed, once, with sequence numbers. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -134,4 +134,31 @@ describe('read --db after SIGKILL', () => {
     }
     assert.ok(fresh > 0, 'the rest of the capture was stored after the restart');
   });
+});
+
+describe('read --db whose reader goes away', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mailtap-store-epipe-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Runs read --db into a pipe whose reader exits (true: at once; head -1: after a line). */
+  function pipeTo(reader: string, db: string): { status: string; stderr: string } {
+    const command = `"${process.execPath}" "${CLI}" read -q --db "${db}" --config "${CONFIG}" "${STORY}" | ${reader}; echo "mailtap-status=\${PIPESTATUS[0]}" >&2`;
+    const result = spawnSync(command, { shell: '/bin/bash', encoding: 'utf8' });
+    return { status: /mailtap-status=(\d+)/.exec(result.stderr)?.[1] ?? '', stderr: result.stderr.replace(/mailtap-status=\d+\n/, '') };
+  }
+
+  for (const reader of ['true', 'head -1 > /dev/null']) {
+    test(`every record read is stored when the reader is "${reader}", status 0`, async () => {
+      const db = join(dir, reader.split(' ')[0] as string);
+      const { status, stderr } = pipeTo(reader, db);
+      assert.equal(status, '0', stderr);
+      assert.doesNotMatch(stderr, /EPIPE|Error|internal error/);
+      const stored = await storedEvents(db);
+      // The counts of the story capture, as in "stores every printed record" above.
+      assert.equal(stored.filter((e) => e.event.action === 'smtp-transaction').length, 333);
+      assert.equal(stored.filter((e) => e.event.kind === 'alert').length, 8);
+      const full = runCli(['read', '-q', '--config', CONFIG, STORY]);
+      assert.deepEqual(new Set(stored.map((e) => e.event.id)), new Set(full.records.map((r) => r.event.id)));
+    });
+  }
 });

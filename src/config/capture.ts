@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { parseDuration, parseSize } from './values.js';
+import { duration } from './fields.js';
+import { parseSize } from './values.js';
 
 /** Bytes of the kernel capture buffer per interface unless capture.buffer_size sets another size. */
 export const DEFAULT_CAPTURE_BUFFER = 64 * 1024 * 1024;
@@ -14,14 +15,6 @@ const bufferSize = z.union([z.number().int().positive(), z.string()]).transform(
   return bytes;
 });
 
-const interval = z.union([z.number().positive(), z.string()]).transform((value, ctx): number => {
-  const seconds = typeof value === 'number' ? value : parseDuration(value);
-  if (seconds === undefined || seconds <= 0) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration such as 30s or 5m, got "${value}"` });
-    return z.NEVER;
-  }
-  return seconds;
-});
 
 /** The `capture` section: how `mailtap live` opens its interfaces and reports on them. */
 export const captureSchema = z
@@ -31,7 +24,7 @@ export const captureSchema = z
     /** BPF filter; unset builds the default from smtp.ports and smtp.implicit_tls_ports. */
     filter: z.string().min(1).optional(),
     buffer_size: bufferSize.default(DEFAULT_CAPTURE_BUFFER),
-    stats_interval: interval.default(60),
+    stats_interval: duration.default(60),
     /** Estimated loss (0 to 1) over a stats interval above which the log gets a warning. */
     loss_warning: z.number().min(0).max(1).default(0.01),
   })

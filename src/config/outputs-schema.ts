@@ -1,34 +1,14 @@
 /**
  * Config sections `feed:` (the WebSocket event feed) and `notify:` (webhooks, e-mail to device
- * owners, syslog), included by schema.ts. This file defines its own small value types and takes
- * the rule names as a parameter, because importing schema.ts from here would be circular.
+ * owners, syslog), included by schema.ts. It takes the rule names as a parameter,
+ * because importing schema.ts from here would be circular.
  */
 import { z } from 'zod';
-import { parseDuration, parseSize } from './values.js';
+import { duration, port, size } from './fields.js';
 
 const SEVERITY_NAMES = ['low', 'medium', 'high', 'critical'] as const;
 
-const PORT_MESSAGE = 'expected a port number from 1 to 65535';
-const port = z.number({ message: PORT_MESSAGE }).int(PORT_MESSAGE).min(1, PORT_MESSAGE).max(65535, PORT_MESSAGE);
 
-/** Seconds, written as "90s", "15m", "1h" or as a number of seconds (fractions allowed). */
-const duration = z.union([z.number().positive(), z.string()]).transform((value, ctx): number => {
-  const seconds = typeof value === 'number' ? value : parseDuration(value);
-  if (seconds === undefined || seconds <= 0) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration such as 90s, 15m, 1h or 30d, got "${value}"` });
-    return z.NEVER;
-  }
-  return seconds;
-});
-
-const size = z.union([z.number().int().positive(), z.string()]).transform((value, ctx): number => {
-  const bytes = typeof value === 'number' ? value : parseSize(value);
-  if (bytes === undefined || bytes <= 0) {
-    ctx.addIssue({ code: 'custom', message: `expected a size such as 64KiB or 1MiB, got "${value}"` });
-    return z.NEVER;
-  }
-  return bytes;
-});
 
 /** Characters a feed token may contain: they must survive an HTTP header and a subprotocol name. */
 export const TOKEN_PATTERN = /^[A-Za-z0-9._~-]+$/;

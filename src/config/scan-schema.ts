@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseDuration, parseSize } from './values.js';
+import { duration, size } from './fields.js';
 
 /** Address of clamd: a UNIX socket path, or a TCP host and port. */
 export type ClamavAddress = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
@@ -43,23 +43,7 @@ const httpUrl = z.string().transform((text, ctx): string => {
   return url.href.replace(/\/+$/, '');
 });
 
-const seconds = z.union([z.number().positive(), z.string()]).transform((value, ctx): number => {
-  const parsed = typeof value === 'number' ? value : parseDuration(value);
-  if (parsed === undefined || parsed <= 0) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration such as 10s or 1h, got "${value}"` });
-    return z.NEVER;
-  }
-  return parsed;
-});
 
-const bytes = z.union([z.number().int().positive(), z.string()]).transform((value, ctx): number => {
-  const parsed = typeof value === 'number' ? value : parseSize(value);
-  if (parsed === undefined || parsed <= 0) {
-    ctx.addIssue({ code: 'custom', message: `expected a size such as 10MiB, got "${value}"` });
-    return z.NEVER;
-  }
-  return parsed;
-});
 
 const count = z.number().int().positive();
 
@@ -71,18 +55,18 @@ export const scanSchema = z
   .strictObject({
     clamav: clamavAddress.optional(),
     rspamd: httpUrl.optional(),
-    max_size: bytes.default(10 * 1024 * 1024),
-    max_buffer: bytes.default(256 * 1024 * 1024),
+    max_size: size.default(10 * 1024 * 1024),
+    max_buffer: size.default(256 * 1024 * 1024),
     queue: count.default(64),
     concurrency: count.default(8),
-    timeout: seconds.default(10),
-    retry_after: seconds.default(30),
+    timeout: duration.default(10),
+    retry_after: duration.default(30),
     spam_score: z.number().default(6),
     spam_rate: z
       .strictObject({
         share: z.number().gt(0).max(1).default(0.2),
         min_messages: count.default(10),
-        window: seconds.default(3600),
+        window: duration.default(3600),
       })
       .prefault({}),
   })

@@ -3,12 +3,11 @@ import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { controlSchema, metricsSchema } from './service.js';
 import { captureSchema } from './capture.js';
-import { parseCidr, parseDuration, parseMac, parseSize, type Cidr } from './values.js';
+import { duration, port, size } from './fields.js';
+import { parseCidr, parseMac, type Cidr } from './values.js';
 import { feedSchema, makeNotifySchema } from './outputs-schema.js';
 import { scanSchema } from './scan-schema.js';
 
-const PORT_MESSAGE = 'expected a port number from 1 to 65535';
-const port = z.number({ message: PORT_MESSAGE }).int(PORT_MESSAGE).min(1, PORT_MESSAGE).max(65535, PORT_MESSAGE);
 
 const cidr = z.string().transform((text, ctx): Cidr => {
   const parsed = parseCidr(text);
@@ -26,26 +25,6 @@ const mac = z.string().transform((text, ctx): string => {
     return z.NEVER;
   }
   return parsed;
-});
-
-/** Seconds, written as "90s", "15m", "1h", "30d" or "2w", or as a number of seconds. */
-const duration = z.union([z.number().positive(), z.string()]).transform((value, ctx): number => {
-  const seconds = typeof value === 'number' ? value : parseDuration(value);
-  if (seconds === undefined || seconds <= 0) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration such as 90s, 15m, 1h or 30d, got "${value}"` });
-    return z.NEVER;
-  }
-  return seconds;
-});
-
-/** Bytes, written as "512MiB", "10GB" or a number of bytes. */
-const size = z.union([z.number().int().positive(), z.string()]).transform((value, ctx): number => {
-  const bytes = typeof value === 'number' ? value : parseSize(value);
-  if (bytes === undefined || bytes <= 0) {
-    ctx.addIssue({ code: 'custom', message: `expected a size such as 64MiB or 10GB, got "${value}"` });
-    return z.NEVER;
-  }
-  return bytes;
 });
 
 export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;

@@ -344,7 +344,8 @@ export async function runLive(argv: string[]): Promise<number> {
     await stored.drain();
     scanner?.close();
     await store.close();
-    return 1;
+    // A configuration that forbids serving the feed is a configuration error.
+    return (error as { reason?: string }).reason === 'config' ? 2 : 1;
   }
 
   log.info(

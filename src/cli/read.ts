@@ -281,7 +281,8 @@ export async function runRead(argv: string[]): Promise<number> {
       process.stderr.write(`mailtap: error: ${(error as Error).message}\n`);
       await store.close();
       temporaryStore?.remove();
-      return 1;
+      // A configuration that forbids serving is a configuration error, as elsewhere.
+      return (error as { reason?: string }).reason === 'config' ? 2 : 1;
     }
     process.stderr.write(`mailtap: serving the event feed at ${feed.url}\n`);
   }

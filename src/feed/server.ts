@@ -58,6 +58,14 @@ export interface FeedOptions {
 /** A feed that cannot start: a non-loopback address without tokens, unreadable TLS files, a port in use. */
 export class FeedStartError extends Error {
   readonly code = 'MAILTAP_ERR_FEED';
+
+  /** `config` when the configuration forbids the start (exit status 2), `listen` for the system's refusal. */
+  constructor(
+    message: string,
+    readonly reason: 'config' | 'listen' = 'listen',
+  ) {
+    super(message);
+  }
 }
 
 /** Invalid messages a client may send before it is closed with 1008. */
@@ -180,6 +188,7 @@ export class FeedServer implements EventConsumer {
       throw new FeedStartError(
         `not serving the feed on ${listen.host}: it is not a loopback address and feed.tokens is empty; ` +
           'set feed.tokens in the config, or listen on 127.0.0.1 or ::1',
+        'config',
       );
     }
     let server: Server;

@@ -164,9 +164,10 @@ describe('read --serve', () => {
     assert.equal(served.stderr().includes(token), false);
   });
 
-  test('non-loopback address without tokens exits 1', () => {
+  test('non-loopback address without tokens exits 2', () => {
     const result = runCli(['read', '--quiet', '--serve', '0.0.0.0:0', OFFICE]);
-    assert.equal(result.status, 1);
+    // Exit status 2 is the one of every other configuration error.
+    assert.equal(result.status, 2);
     assert.match(result.stderr, /not serving the feed on 0\.0\.0\.0: it is not a loopback address and feed\.tokens is empty/);
     assert.equal(result.records.length, 0);
   });

@@ -80,10 +80,12 @@ function writeSummary(totals: RunTotals, pipeline: Pipeline): void {
       `${formatCount(Math.round(seconds > 0 ? capture.packets / seconds : 0))} packets/s)`,
     `  decode: ${formatCount(decode.tcp)} TCP segments, ${formatCount(decode.errors)} errors, ` +
       `${formatCount(decode.snapTruncated)} cut by snap length, ` +
-      `${formatCount(decode.unsupportedLinkType)} unsupported link type`,
+      `${formatCount(decode.unsupportedLinkType)} unsupported link type, ` +
+      `${formatCount(decode.fragmentsDropped)} IP fragments dropped`,
     `  tcp: ${formatCount(flows.flowsOpened)} flows, ${formatCount(flows.gaps)} gaps ` +
       `(${formatBytes(flows.gapBytes)}), ${formatCount(flows.retransmissions)} retransmissions, ` +
-      `${formatCount(flows.droppedBytesPerFlowLimit + flows.droppedBytesTotalLimit)} bytes over memory bounds`,
+      `${formatCount(flows.droppedBytesPerFlowLimit + flows.droppedBytesTotalLimit)} bytes over memory bounds, ` +
+      `${formatCount(flows.evictedFlows)} flows evicted at limits.max_flows`,
     `  smtp: ${formatCount(counters.sessions)} sessions, ${formatCount(counters.transactions)} transactions, ` +
       `${formatCount(counters.events)} records, ${formatCount(counters.anomalies)} anomalies, ` +
       `${formatCount(counters.alerts)} alert events`,

@@ -234,7 +234,8 @@ export class FlowTable {
     if (this.openFlows.size >= limits.maxFlows && this.openFlows.head !== null) {
       const victim = this.openFlows.head;
       this.current = victim;
-      this.closeFlow(victim, 'evicted', ts);
+      // The flow ends at its own last packet, not at the packet that pushed it out.
+      this.closeFlow(victim, 'evicted', victim.flow.lastTs);
       stats.evictedFlows++;
     }
 

@@ -21,6 +21,7 @@ interface Recording {
   streams: [string, string];
   anomalies: string[];
   closes: CloseReason[];
+  closeTs?: number;
   events: string[];
 }
 
@@ -44,8 +45,9 @@ function makeTable(limits: Partial<FlowLimits> = {}, serverPorts = [25, 587]) {
         onAnomaly(anomaly) {
           recording.anomalies.push(anomaly.name);
         },
-        onClose(reason: CloseReason) {
+        onClose(reason: CloseReason, ts: number) {
           recording.closes.push(reason);
+          recording.closeTs = ts;
           recording.events.push(`close ${reason}`);
         },
       };
@@ -451,6 +453,8 @@ describe('FlowTable', () => {
     handshake(table, 4, clients[2]);
     assert.deepEqual(flows[0]?.closes, []);
     assert.deepEqual(flows[1]?.closes, ['evicted']);
+    // The evicted flow ends at its last packet (its handshake at 2), not at the eviction (4).
+    assert.equal(flows[1]?.closeTs, 2);
     assert.equal(table.stats.evictedFlows, 1);
     assert.equal(table.stats.activeFlows, 2);
   });

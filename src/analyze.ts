@@ -137,6 +137,7 @@ export class Analyzer {
     const observation: MailObservation = {
       ...this.endpoints(tx.flow, tx.startTs, eventId, device),
       recipients: tx.recipients.map((r) => (r.reply ? { address: r.address, code: r.reply.code } : { address: r.address })),
+      ...(tx.unlistedRecipients !== undefined ? { unlistedRecipients: tx.unlistedRecipients } : {}),
       accepted: tx.status === 'completed',
       tls: tx.tls,
       attachments: (message?.attachments ?? []).map((part) => ({

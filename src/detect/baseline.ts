@@ -77,8 +77,11 @@ export class DeviceVolume {
   /** The current window crossed its threshold; such a window is not learned. */
   alerted = false;
 
-  /** Counts one transaction with a MAIL FROM, its recipients and their domains. */
-  add(ts: number, recipients: readonly { address: string }[], params: VolumeParams): VolumeVerdict {
+  /**
+   * Counts one transaction with a MAIL FROM, its recipients and their domains, and `unlisted`
+   * recipients whose addresses were not kept (they add to the count, not to the domains).
+   */
+  add(ts: number, recipients: readonly { address: string }[], params: VolumeParams, unlisted = 0): VolumeVerdict {
     const window = Math.floor(ts / params.window);
     // A window earlier than the current one (input slightly out of order) counts into the current one.
     if (window > this.window) {
@@ -87,7 +90,7 @@ export class DeviceVolume {
     }
 
     this.counts.messages++;
-    this.counts.recipients += recipients.length;
+    this.counts.recipients += recipients.length + unlisted;
     for (const recipient of recipients) {
       const at = recipient.address.lastIndexOf('@');
       if (at >= 0) this.addDomain(recipient.address, at + 1);

@@ -357,7 +357,7 @@ export class Detector {
     state.volume ??= new DeviceVolume();
     const volume = state.volume;
 
-    const verdict = volume.add(o.ts, o.recipients, this.volume);
+    const verdict = volume.add(o.ts, o.recipients, this.volume, o.unlistedRecipients ?? 0);
     if (verdict === 'normal') return;
 
     const window = this.volume.window;

@@ -34,6 +34,8 @@ export interface MailObservation {
   helo?: string;
   mailFrom?: string;
   recipients: RecipientObservation[];
+  /** Recipients beyond the SMTP stage's list bound: they count towards the volume, without domains. */
+  unlistedRecipients?: number;
   /** The server accepted the message (2xx after the body). */
   accepted: boolean;
   tls: boolean;

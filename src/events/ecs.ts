@@ -209,6 +209,7 @@ export function transactionEvent(
   if (Object.keys(tx.mailParams).length > 0) smtp.mail_params = tx.mailParams;
   if (tx.mailReply) smtp.mail_reply = replyText(tx.mailReply);
   smtp.rcpt_to = tx.recipients.map((r) => r.address);
+  if (tx.unlistedRecipients !== undefined) smtp.rcpt_unlisted = tx.unlistedRecipients;
   // RCPT parameters (DSN's NOTIFY and ORCPT) in the order of rcpt_to, {} for a recipient without any.
   if (tx.recipients.some((r) => Object.keys(r.params).length > 0)) {
     smtp.rcpt_params = tx.recipients.map((r) => r.params);

@@ -1051,6 +1051,7 @@ export class SmtpSession implements StreamHandler {
     this.endSink(tx, false);
     if (tx.extraRecipients > 0) {
       this.anomaly('smtp_too_many_recipients', `${tx.extraRecipients} beyond ${this.limits.maxRecipients}`, 0, tx);
+      tx.record.unlistedRecipients = tx.extraRecipients;
     }
     settleTransaction(tx, ts);
     tx.emitted = true;

@@ -40,6 +40,8 @@ export interface SmtpTransaction {
   mailParams: Record<string, string>;
   mailReply?: SmtpReply;
   recipients: SmtpRecipient[];
+  /** RCPT commands past the session's maxRecipients: counted, not listed in recipients. */
+  unlistedRecipients?: number;
   /** "data", "bdat" or undefined when the transaction ended before any body. */
   bodyKind?: 'data' | 'bdat';
   /** Reply to DATA (the 354) when seen. */

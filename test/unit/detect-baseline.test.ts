@@ -174,6 +174,16 @@ describe('DeviceVolume', () => {
     assert.equal(volume.threshold.messages, 120);
   });
 
+  it('counts unlisted recipients without domains', () => {
+    const volume = new DeviceVolume();
+    // A transaction with 1 listed and 1999 unlisted recipients (over the SMTP list bound).
+    const verdict = volume.add(DAY0 + 10, one, params, 1999);
+    assert.equal(volume.counts.recipients, 2000);
+    assert.equal(volume.counts.domains, 1);
+    // 2000 recipients pass the floor of 200 with no baseline yet.
+    assert.equal(verdict, 'crossed');
+  });
+
   it('forgets days older than a week', () => {
     const volume = new DeviceVolume();
     for (let k = 0; k < 30; k++) volume.add(DAY0 + 12 * HOUR + k, one, params);

@@ -567,6 +567,8 @@ describe('SmtpSession hostile input', () => {
     assert.ok(tx.recipients.every((r) => r.accepted === true));
     assert.deepEqual(anomalyNames(tx.anomalies), ['smtp_too_many_recipients']);
     assert.equal(tx.anomalies[0]?.detail, '20 beyond 10');
+    // 30 RCPT commands, 10 listed: the other 20 are counted on the record.
+    assert.equal(tx.unlistedRecipients, 20);
   });
 
   it('bounds pending commands', () => {

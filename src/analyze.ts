@@ -12,6 +12,9 @@ import type { ScanResult } from './scan/types.js';
 import type { SmtpSessionInfo, SmtpTransaction } from './smtp/types.js';
 import type { Flow } from './tcp/types.js';
 
+/** MIME anomalies after which the parser describes no more parts. */
+const UNCHECKED_PARTS = new Set(['mime_too_deep', 'mime_too_many_parts']);
+
 export { ANALYZER_STATE_VERSION, type AnalyzerState } from './analyze-state.js';
 
 interface AddressClass {
@@ -146,6 +149,7 @@ export class Analyzer {
         size: part.size,
         ...(part.sha256 !== undefined ? { sha256: part.sha256 } : {}),
       })),
+      ...(message?.anomalies.some((name) => UNCHECKED_PARTS.has(name)) ? { partsUnchecked: true } : {}),
     };
     if (tx.helo !== undefined) observation.helo = tx.helo;
     if (tx.mailFrom !== undefined) observation.mailFrom = tx.mailFrom;

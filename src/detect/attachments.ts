@@ -1,7 +1,7 @@
 import type { AttachmentObservation } from './types.js';
 
 /** Reason an attachment is risky. */
-export type AttachmentRisk = 'blocked_sha256' | 'executable' | 'double_extension' | 'macro_document';
+export type AttachmentRisk = 'blocked_sha256' | 'executable' | 'double_extension' | 'macro_document' | 'parts_unchecked';
 
 /**
  * Extensions that Windows runs, interprets or mounts on a double click: programs, installers,

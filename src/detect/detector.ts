@@ -28,6 +28,7 @@ const RISK_TEXT: Record<AttachmentRisk, string> = {
   executable: 'an executable attachment',
   double_extension: 'an executable attachment behind a double extension',
   macro_document: 'a macro-enabled document',
+  parts_unchecked: 'a message nested too deep or with too many MIME parts to check its attachments',
 };
 
 /** Longest wire value (an EHLO name) quoted in an alert message; the evidence keeps it whole. */
@@ -404,16 +405,19 @@ export class Detector {
   }
 
   private checkAttachments(o: MailObservation): void {
-    if (!this.enabled('risky_attachment') || o.attachments.length === 0) return;
+    if (!this.enabled('risky_attachment') || (o.attachments.length === 0 && !o.partsUnchecked)) return;
     const risky: (AttachmentObservation & { reason: AttachmentRisk })[] = [];
     for (const attachment of o.attachments) {
       const reason = classifyAttachment(attachment, this.blocked);
       if (reason !== undefined && risky.length < MAX_EVIDENCE_ITEMS) risky.push({ ...attachment, reason });
     }
     const first = risky[0];
-    if (first === undefined) return;
-    this.record('risky_attachment', o, `sent ${RISK_TEXT[first.reason]}`, {
+    // A structure the parser gave up on can hide any attachment, so it counts as risky itself.
+    const reason = first?.reason ?? (o.partsUnchecked ? 'parts_unchecked' : undefined);
+    if (reason === undefined) return;
+    this.record('risky_attachment', o, `sent ${RISK_TEXT[reason]}`, {
       attachments: risky,
+      ...(o.partsUnchecked ? { partsUnchecked: true } : {}),
       mailFrom: o.mailFrom,
       recipients: o.recipients.length,
       serverIp: o.serverIp,

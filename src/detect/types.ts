@@ -42,6 +42,11 @@ export interface MailObservation {
   authMechanism?: string;
   authUser?: string;
   attachments: AttachmentObservation[];
+  /**
+   * The MIME parser stopped describing parts (nesting past its depth bound, or too many parts),
+   * so attachments past that point were not checked.
+   */
+  partsUnchecked?: boolean;
   /** What clamd and rspamd said about the message; undefined when scanning is off or there was no message. */
   scan?: ScanResult;
 }

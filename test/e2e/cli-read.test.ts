@@ -500,3 +500,31 @@ describe('signals', () => {
     assert.match(stderr, /2 transactions/);
   });
 });
+
+describe('MIME nested past the depth bound', () => {
+  // 40 nested multiparts (the parser describes 32 levels) with a program at the bottom: the
+  // program is never described, so the structure itself is reported as a risky attachment.
+  let body = 'Subject: nested\r\nMIME-Version: 1.0\r\n';
+  for (let level = 0; level < 40; level++) {
+    body += `Content-Type: multipart/mixed; boundary="b${level}"\r\n\r\n--b${level}\r\n`;
+  }
+  body += 'Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="run.exe"\r\n\r\nMZ\r\n';
+  for (let level = 39; level >= 0; level--) body += `--b${level}--\r\n`;
+  const steps = smtpSteps('deep.example', 'unused');
+  steps[9] = { client: body + '.\r\n' };
+  // Detection looks at mail from internal hosts (RFC 1918 by default), so the client is one.
+  const builder = new PcapBuilder();
+  const client: Endpoint = { mac: '02:00:00:00:00:01', ip: '10.0.0.10', port: 40000 };
+  addSmtpConnection(builder, client, { mac: SERVER_MAC, ip: SERVER_IP, port: 25 }, START_MICROS, steps);
+  const file = writeTemp('deep-mime.pcap', builder.toBuffer());
+  const result = runCli(['read', file]);
+
+  test('reports the anomaly and a risky attachment', () => {
+    assert.equal(result.status, 0, result.stderr);
+    const transaction = result.records.find((r) => r.event.action === 'smtp-transaction') as Fields;
+    assert.ok((transaction.mailtap.message_anomalies as string[]).includes('mime_too_deep'));
+    const alert = result.records.find((r) => r.event.kind === 'alert' && r.rule.name === 'risky_attachment') as Fields;
+    assert.ok(alert, 'a risky_attachment alert');
+    assert.equal(alert.mailtap.alert.evidence.partsUnchecked, true);
+  });
+});

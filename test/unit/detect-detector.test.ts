@@ -244,6 +244,15 @@ describe('risky_attachment', () => {
     assert.equal(emitted.length, 0);
   });
 
+  it('fires when parts went unchecked', () => {
+    const { detector, emitted } = makeDetector();
+    // The parser gave up on the structure: whatever follows the PDF was never looked at.
+    detector.observeTransaction(makeMail({ attachments: [pdf], partsUnchecked: true }));
+    assert.equal(emitted.length, 1);
+    assert.match(emitted[0]!.alert.message, /sent a message nested too deep or with too many MIME parts to check its attachments$/);
+    assert.equal(emitted[0]!.alert.evidence.partsUnchecked, true);
+  });
+
   it('fires for a blocked SHA-256', () => {
     const digest = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
     const { detector, emitted } = makeDetector({ detect: { blocked_sha256: [digest.toUpperCase()] } });

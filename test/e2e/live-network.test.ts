@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
+import WebSocket from 'ws';
 import { CLI, type Fields } from './cli.js';
 
 /*
@@ -140,6 +141,8 @@ describe('mailtap live on a mirrored office network', { skip }, () => {
   let stderrText = '';
   const sent: { subject: string; finished: number; client: string; server: string }[] = [];
   let exitStatus: number | null = null;
+  let feedClient: WebSocket | undefined;
+  const feedEvents: Fields[] = [];
 
   function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
@@ -206,6 +209,20 @@ describe('mailtap live on a mirrored office network', { skip }, () => {
     });
     await started;
 
+    // A feed client on the sensor's own feed, from the start of its store.
+    const served = logs.find((entry) => entry.msg === 'serving the event feed');
+    assert.ok(served, stderrText);
+    feedClient = new WebSocket(served.url as string);
+    feedClient.on('message', (data) => {
+      const message = JSON.parse(String(data)) as Fields;
+      if (message.type === 'event') feedEvents.push(message.event as Fields);
+    });
+    await new Promise<void>((resolve, reject) => {
+      feedClient!.once('open', () => resolve());
+      feedClient!.once('error', reject);
+    });
+    feedClient.send(JSON.stringify({ type: 'subscribe', since: 0 }));
+
     // One after the other, so that each record's delay is measured from its own QUIT.
     const plan = [
       { ns: 'mt5office', server: '10.55.0.10:25', from: 'alice@corp.example', to: 'bob@corp.example', subject: 'office report 1' },
@@ -233,6 +250,7 @@ describe('mailtap live on a mirrored office network', { skip }, () => {
 
     // One more stats line after the last mail, then stop.
     await new Promise((resolve) => setTimeout(resolve, 1500));
+    feedClient.close();
     const exited = new Promise<number | null>((resolve) => live!.once('exit', (code) => resolve(code)));
     live.kill('SIGTERM');
     exitStatus = await exited;
@@ -285,6 +303,14 @@ describe('mailtap live on a mirrored office network', { skip }, () => {
     assert.equal(reloaded?.detectionChanged, false);
     // The capture went on with the new filter: the mail after the reload has its record.
     assert.ok(records.some((r) => r.record.email?.subject === 'after reload'));
+  });
+
+  test('feed delivers every stored record', () => {
+    // stdout prints each event after the store; the feed gets the same events in the same order.
+    const printed = records.map((r) => `${r.record.event.sequence} ${r.record.event.id}`);
+    const delivered = feedEvents.map((event) => `${event.event.sequence} ${event.event.id}`);
+    assert.ok(printed.length >= sent.length, `${printed.length} records printed`);
+    assert.deepEqual(delivered.slice(0, printed.length), printed);
   });
 
   test('clean stop without capture loss', (t) => {

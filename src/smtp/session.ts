@@ -76,7 +76,7 @@ interface SaslState {
   /** Responses still expected when the server side cannot tell; undefined for unknown mechanisms. */
   remaining: number | undefined;
   /**
-   * The 334 challenge that the next client response answers, when the session waited for it.
+   * The 334 challenge that the next client response replies to, when the session waited for it.
    * AUTH LOGIN takes the user name only from a response to a "Username:" challenge.
    */
   prompt: LoginPrompt | undefined;

@@ -342,9 +342,9 @@ export class EventStore {
   }
 
   /**
-   * Returns the newest @timestamp in the store. The last sequence is the last appended event,
-   * which need not be the newest (an alert update can come after later events), so the time
-   * index is read from there on; it is short when events were appended in time order.
+   * Returns the newest @timestamp in the store. The last appended event need not be the newest,
+   * because an alert update can come after later events. So the time index is read from that
+   * event's time on, which is a short read when events were appended in time order.
    */
   async newestTimestamp(): Promise<string | undefined> {
     let newest: string | undefined;

@@ -62,16 +62,16 @@ export interface LiveSensor {
 }
 
 /**
- * Creates the consumers that receive every stored event and, every second, the stats. The control
- * socket of `mailtap status` and the store queries, the Prometheus endpoint and the WebSocket
- * feed are created here.
+ * Creates the consumers that receive every stored event and, every second, the stats: the
+ * control socket (`mailtap status` and the store queries), the Prometheus endpoint, the WebSocket
+ * feed and, when `notify:` names a target, the notifier.
  */
 export async function liveConsumers(sensor: LiveSensor, store: EventStore, log: Logger): Promise<EventConsumer[]> {
   const config = sensor.config();
   const consumers: EventConsumer[] = [startSensorServices(config, () => sensor.stats(), log, store)];
   // The feed is loaded here only, so that the other commands do not load ws.
   const { FeedServer } = await import('../feed/index.js');
-  let feed;
+  let feed: InstanceType<typeof FeedServer>;
   try {
     feed = await FeedServer.start({ config, store, logger: log, version: sensor.stats().version });
   } catch (error) {
@@ -80,6 +80,7 @@ export async function liveConsumers(sensor: LiveSensor, store: EventStore, log: 
   }
   log.info({ url: feed.url }, 'serving the event feed');
   consumers.push(feed);
+
   const notifier = new Notifier({ config, logger: log, version: sensor.stats().version });
   if (notifier.enabled) consumers.push(notifier);
   return consumers;

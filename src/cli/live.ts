@@ -71,7 +71,7 @@ export async function liveConsumers(sensor: LiveSensor, store: EventStore, log: 
   const consumers: EventConsumer[] = [startSensorServices(config, () => sensor.stats(), log, store)];
   // The feed is loaded here only, so that the other commands do not load ws.
   const { FeedServer } = await import('../feed/index.js');
-  let feed: InstanceType<typeof FeedServer>;
+  let feed: import('../feed/index.js').FeedServer;
   try {
     feed = await FeedServer.start({ config, store, logger: log, version: sensor.stats().version });
   } catch (error) {

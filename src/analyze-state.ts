@@ -1,13 +1,13 @@
 /**
  * The saved form of the Analyzer's state (device inventory and detector), and its check on
- * load. The store keeps it under `state!analyzer`; a state that fails the check is ignored.
+ * load. The store keeps it under `state!analyzer`, and a state that fails the check is ignored.
  */
 import { z } from 'zod';
 import { RULE_NAMES, SEVERITIES } from './config/schema.js';
 import type { DetectorState } from './detect/index.js';
 import type { InventoryState } from './devices/inventory.js';
 
-/** Raised whenever the saved form changes; a state of another version is ignored on load. */
+/** Version of the saved form, raised whenever the form changes. A state of another version is ignored on load. */
 export const ANALYZER_STATE_VERSION = 1;
 
 export interface AnalyzerState {

@@ -22,7 +22,7 @@ interface AddressClass {
   relay: boolean;
 }
 
-/** Addresses whose internal and relay classification is cached. */
+/** Maximum number of addresses whose internal and relay classification is cached. */
 const MAX_CLASSIFIED_ADDRESSES = 65536;
 
 /**
@@ -35,7 +35,7 @@ export class Analyzer {
   private readonly config: Config;
   private pending: EcsEvent[] = [];
   private readonly classes = new Map<string, AddressClass>();
-  /** Newest capture time of a transaction or session counted; -1 before the first. */
+  /** Newest capture time of a counted transaction or session, or -1 before the first. */
   private newestTs = -1;
   /** Transactions and sessions at or before this time were counted before a restore. */
   private countedUntil = -1;
@@ -73,10 +73,10 @@ export class Analyzer {
    * the analyzer stays empty and the method returns the reason, as a warning for the user.
    *
    * Transactions and sessions with a capture time at or before the state's newest one count
-   * as seen already, so reading the same capture again, or again from its start after a
-   * crash, counts nothing twice: they get a device but no counting and no detection. A
-   * transaction that started before that time but ended after the state was saved is
-   * therefore not counted either.
+   * as seen already. They get a device but no counting and no detection, so reading the same
+   * capture again, or again from its start after a crash, counts nothing twice. A transaction
+   * that started before that time but ended after the state was saved is therefore not
+   * counted either.
    */
   restore(data: unknown): string | undefined {
     const parsed = parseAnalyzerState(data);
@@ -107,7 +107,7 @@ export class Analyzer {
     return new Detector(this.config, (alert, change) => this.pending.push(alertEvent(alert, change)));
   }
 
-  /** True when a restored state counted this time already; else notes it as the newest. */
+  /** Returns true when a restored state counted this time already, and otherwise records it as the newest. */
   private counted(ts: number): boolean {
     if (ts <= this.countedUntil) {
       this.skippedAsCounted++;
@@ -127,7 +127,7 @@ export class Analyzer {
     return this.devices.resolveClient(flow.client.mac, flow.client.ip, ts);
   }
 
-  /** Counts a finished transaction and runs the detectors; returns the alert events raised. */
+  /** Counts a finished transaction, runs the detectors and returns the alert events raised. */
   transaction(
     tx: SmtpTransaction,
     message: MessageInfo | undefined,
@@ -160,7 +160,7 @@ export class Analyzer {
     return this.take();
   }
 
-  /** Counts a finished session and runs the detectors; returns the alert events raised. */
+  /** Counts a finished session, runs the detectors and returns the alert events raised. */
   session(info: SmtpSessionInfo, device: Device): EcsEvent[] {
     if (this.counted(info.startTs)) return [];
     // A connection that carried no SMTP bytes (a SYN scan, a refused connection) is not counted
@@ -179,7 +179,7 @@ export class Analyzer {
     return this.take();
   }
 
-  /** End of input: returns the final state of the alerts that changed since they were last sent. */
+  /** Ends the input and returns the final state of the alerts that changed since they were last sent. */
   flush(ts: number): EcsEvent[] {
     this.detector.flush(ts);
     return this.take();
@@ -202,8 +202,8 @@ export class Analyzer {
   }
 
   /**
-   * The ECS network.direction of a flow from networks.internal: client inside and server outside
-   * is outbound, the reverse inbound, both inside internal, both outside external.
+   * Returns the ECS network.direction of a flow, judged by networks.internal. A client inside and a
+   * server outside is outbound, the reverse inbound, both inside internal, both outside external.
    */
   direction(flow: Flow): 'outbound' | 'inbound' | 'internal' | 'external' {
     const client = this.classify(flow.client.ip).internal;

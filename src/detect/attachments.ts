@@ -16,7 +16,7 @@ const EXECUTABLE_EXTENSIONS = new Set([
   'jar', 'xll', 'iso', 'img', 'vhd', 'vhdx',
 ]); // prettier-ignore
 
-/** Office Open XML formats that may contain VBA macros. */
+/** Macro-enabled Office formats (Office Open XML, and Excel binary .xlsb) that may contain VBA macros. */
 const MACRO_EXTENSIONS = new Set([
   'docm', 'dotm', 'xlsm', 'xltm', 'xlsb', 'xlam', 'pptm', 'potm', 'ppam', 'ppsm', 'sldm',
 ]); // prettier-ignore

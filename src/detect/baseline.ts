@@ -29,9 +29,9 @@ export type VolumeCounts = Record<Metric, number>;
 const SLOT_MAX = 0xffff;
 
 /**
- * Distinct recipient domains counted per window; the count saturates here. Domains are kept
- * as 32-bit FNV-1a hashes of their ASCII-lower-cased text, in an open-addressing table twice
- * this size (4 KiB per device), so two domains with the same hash count once.
+ * Maximum distinct recipient domains counted per window, where the count saturates. Domains
+ * are kept as 32-bit FNV-1a hashes of their ASCII-lower-cased text, in an open-addressing table
+ * twice this size (4 KiB per device), so two domains with the same hash count once.
  */
 export const MAX_WINDOW_DOMAINS = 512;
 const DOMAIN_TABLE_SIZE = MAX_WINDOW_DOMAINS * 2;
@@ -46,7 +46,7 @@ export interface VolumeParams {
 /** Outcome of one transaction for its window: under the threshold, the first over it, or a later one. */
 export type VolumeVerdict = 'normal' | 'crossed' | 'over';
 
-/** A DeviceVolume as plain data, for saving; see DeviceVolume.toState. */
+/** A DeviceVolume as plain data for saving, from DeviceVolume.toState. */
 export interface VolumeState {
   /** Window length in seconds that `window` counts in. */
   windowLength: number;
@@ -63,18 +63,18 @@ export interface VolumeState {
 export class DeviceVolume {
   /** Maximum window count per ring day, hour and metric: ((day % RING_DAYS) * HOURS + hour) * 3 + metric. */
   private readonly slots = new Uint16Array(RING_DAYS * HOURS * METRICS.length);
-  /** Day number (days since the epoch) whose counts each ring day holds; -1 when unused. */
+  /** Day number (days since the epoch) whose counts each ring day contains, or -1 when unused. */
   private readonly slotDays = new Int32Array(RING_DAYS).fill(-1);
   private domainTable: Uint32Array | undefined;
 
-  /** Window number (start / window length); -1 before the first transaction. */
+  /** Window number (start / window length), or -1 before the first transaction. */
   window = -1;
   readonly counts: VolumeCounts = { messages: 0, recipients: 0, domains: 0 };
   readonly baseline: VolumeCounts = { messages: 0, recipients: 0, domains: 0 };
   readonly threshold: VolumeCounts = { messages: 0, recipients: 0, domains: 0 };
   /** Days among the previous BASELINE_DAYS with counts of any hour. */
   baselineDays = 0;
-  /** The current window crossed its threshold; such a window is not learned. */
+  /** Whether the current window crossed its threshold. Such a window is not learned. */
   alerted = false;
 
   /**
@@ -108,7 +108,10 @@ export class DeviceVolume {
 
   /** Returns the state as plain data that JSON keeps. */
   toState(windowLength: number): VolumeState {
-    const slots = Buffer.from(this.slots.buffer, this.slots.byteOffset, this.slots.byteLength);
+    // Written little-endian value by value, because the typed array uses the platform's byte
+    // order and fromState reads little-endian.
+    const slots = Buffer.alloc(this.slots.byteLength);
+    this.slots.forEach((value, i) => slots.writeUInt16LE(value, i * 2));
     const domains: number[] = [];
     if (this.domainTable !== undefined) for (const hash of this.domainTable) if (hash !== 0) domains.push(hash);
     return {
@@ -116,7 +119,6 @@ export class DeviceVolume {
       window: this.window,
       counts: { ...this.counts },
       alerted: this.alerted,
-      // Little-endian on every platform Node runs on, which is what the typed array holds.
       slots: slots.toString('base64'),
       slotDays: [...this.slotDays],
       domains,
@@ -124,8 +126,8 @@ export class DeviceVolume {
   }
 
   /**
-   * Rebuilds a DeviceVolume from toState's data. The slots are kept whatever the parameters;
-   * the current window is kept only when its length is still params.window, and its threshold
+   * Rebuilds a DeviceVolume from toState's data. The slots are kept whatever the parameters.
+   * The current window is kept only when its length is still params.window, and its threshold
    * is computed again from params. Returns undefined for data of the wrong shape.
    */
   static fromState(state: VolumeState, params: VolumeParams): DeviceVolume | undefined {

@@ -31,14 +31,14 @@ const RISK_TEXT: Record<AttachmentRisk, string> = {
   parts_unchecked: 'a message nested too deep or with too many MIME parts to check its attachments',
 };
 
-/** Longest wire value (an EHLO name) quoted in an alert message; the evidence keeps it whole. */
+/** Maximum length of a wire value (an EHLO name) quoted in an alert message. The evidence keeps it whole. */
 const MAX_QUOTED = 64;
 
 function quoted(value: string): string {
   return `"${value.length > MAX_QUOTED ? value.slice(0, MAX_QUOTED) + '…' : value}"`;
 }
 
-/** The sentence after the device's name in an identity_change message. */
+/** Returns the sentence that follows the device's name in an identity_change message. */
 function identityText(change: IdentityChange): string {
   switch (change.kind) {
     case 'mac_changed':
@@ -68,7 +68,7 @@ class RejectionRing {
     return out;
   }
 
-  /** Adds one rejection; returns true when the last N rejections all fall within window seconds. */
+  /** Adds one rejection and returns true when the last N rejections all fall within window seconds. */
   add(ts: number, window: number): boolean {
     this.ring[this.next] = ts;
     this.next = (this.next + 1) % this.ring.length;
@@ -202,7 +202,7 @@ export class Detector {
     this.checkRelayBypass(o);
   }
 
-  /** End of input: emit the final state of every alert changed since its last emission. */
+  /** Ends the input: emits the final state of every alert changed since its last emission. */
   flush(ts: number): void {
     if (Number.isFinite(ts)) this.book.sweep(ts);
     this.book.flush();
@@ -497,8 +497,8 @@ export class Detector {
     if (!this.enabled('cleartext_auth') || o.tls || o.authMechanism === undefined) return;
     const mechanism = o.authMechanism.toUpperCase();
     if (!CLEARTEXT_MECHANISMS.has(mechanism)) return;
-    // NOTE: the session's tls flag does not tell whether AUTH came before or after STARTTLS;
-    // a session that authenticates in clear and then starts TLS is not caught.
+    // NOTE: the session's tls flag does not tell whether AUTH came before or after STARTTLS,
+    // so a session that authenticates in clear and then starts TLS is not caught.
     this.record('cleartext_auth', o, `sent AUTH ${mechanism} credentials without TLS to ${o.serverIp}:${o.serverPort}`, {
       mechanism,
       user: o.authUser,

@@ -18,11 +18,9 @@ export interface AttachmentObservation {
   sha256?: string;
 }
 
-/** Detector input for one SMTP transaction, with the sending device resolved. */
-export interface MailObservation {
+/** Fields that transaction and session observations share: the endpoints, EHLO, TLS and AUTH. */
+export interface SmtpObservationBase {
   ts: number;
-  /** event.id of the transaction event, kept as evidence. */
-  eventId: string;
   device: Device;
   clientIp: string;
   serverIp: string;
@@ -32,41 +30,35 @@ export interface MailObservation {
   /** The server is one of the configured relays. */
   serverIsRelay: boolean;
   helo?: string;
+  tls: boolean;
+  authMechanism?: string;
+  authUser?: string;
+}
+
+/** Detector input for one SMTP transaction, with the sending device resolved. */
+export interface MailObservation extends SmtpObservationBase {
+  /** event.id of the transaction event, kept as evidence. */
+  eventId: string;
   mailFrom?: string;
   recipients: RecipientObservation[];
   /** Recipients beyond the SMTP stage's list bound: they count towards the volume, without domains. */
   unlistedRecipients?: number;
   /** The server accepted the message (2xx after the body). */
   accepted: boolean;
-  tls: boolean;
-  authMechanism?: string;
-  authUser?: string;
   attachments: AttachmentObservation[];
   /**
    * The MIME parser stopped describing parts (nesting past its depth bound, or too many parts),
    * so attachments past that point were not checked.
    */
   partsUnchecked?: boolean;
-  /** What clamd and rspamd said about the message; undefined when scanning is off or there was no message. */
+  /** Verdicts of clamd and rspamd on the message. Undefined when scanning is off or there was no message. */
   scan?: ScanResult;
 }
 
 /** Detector input for one SMTP session, also one without a transaction. */
-export interface SessionObservation {
-  ts: number;
+export interface SessionObservation extends SmtpObservationBase {
   /** event.id of the session ("<flow id>-0"). */
   eventId: string;
-  device: Device;
-  clientIp: string;
-  serverIp: string;
-  serverPort: number;
-  clientInternal: boolean;
-  serverInternal: boolean;
-  serverIsRelay: boolean;
-  helo?: string;
-  tls: boolean;
-  authMechanism?: string;
-  authUser?: string;
   authSuccess?: boolean;
   transactions: number;
 }

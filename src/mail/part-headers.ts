@@ -82,8 +82,8 @@ const SECTION = /;\s*(filename|name)\*(\d+)\*?\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)/g
 
 /**
  * Returns the file name a mail client shows when the RFC 2231 sections of the name skip a
- * number (filename*0, *1, *3): clients stop at the gap, while the header parser joins every
- * section, which would hide "invoice.js" behind "invoice.js.txt". Undefined without a gap.
+ * number (filename*0, *1, *3). Clients stop at the gap, but the header parser joins every
+ * section, which would hide "invoice.js" behind "invoice.js.txt". Returns undefined without a gap.
  */
 function nameBeforeGap(headers: readonly RawHeaderLine[]): string | undefined {
   for (const key of ['content-disposition', 'content-type'] as const) {
@@ -97,7 +97,7 @@ function nameBeforeGap(headers: readonly RawHeaderLine[]): string | undefined {
       }
     }
     if (indexes.size === 0) {
-      // A plain filename= in Content-Disposition is the name, whatever Content-Type says.
+      // A plain filename= in Content-Disposition is the name, whatever name Content-Type gives.
       if (key === 'content-disposition' && /;\s*filename\*?\s*=/i.test(value)) return undefined;
       continue;
     }
@@ -105,8 +105,10 @@ function nameBeforeGap(headers: readonly RawHeaderLine[]): string | undefined {
     while (indexes.has(gap)) gap++;
     if (gap === indexes.size) return undefined;
     // Drop the sections from the gap on, and let the header parser join and decode the rest.
-    const kept = value.replace(SECTION, (section, _param: string, index: string) => (Number(index) >= gap ? '' : section));
-    const parsed = libmime.parseHeaderValue(kept) as { params: Record<string, string> };
+    const sectionsBeforeGap = value.replace(SECTION, (section, _param: string, index: string) =>
+      Number(index) >= gap ? '' : section,
+    );
+    const parsed = libmime.parseHeaderValue(sectionsBeforeGap) as { params: Record<string, string> };
     const name = parsed.params[key === 'content-type' ? 'name' : 'filename'];
     return name === undefined ? '' : libmime.decodeWords(name);
   }

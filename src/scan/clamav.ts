@@ -2,14 +2,14 @@ import { connect, type Socket } from 'node:net';
 import type { ClamavAddress } from '../config/scan-schema.js';
 import { ScanFailure, type ClamavVerdict } from './types.js';
 
-/** Bytes per INSTREAM chunk; clamd reads chunks of any size up to StreamMaxLength in total. */
+/** Bytes per INSTREAM chunk. clamd reads chunks of any size, up to StreamMaxLength in total. */
 const CHUNK_BYTES = 64 * 1024;
-/** clamd's replies are one line per match; more than this is not a reply. */
+/** Maximum reply size. clamd replies with one line per match, so more than this is not a reply. */
 const MAX_REPLY_BYTES = 64 * 1024;
 const INSTREAM = Buffer.from('zINSTREAM\0', 'latin1');
 const END_OF_STREAM = Buffer.alloc(4);
 
-/** Describes the address for log lines: the socket path or host:port. */
+/** Returns the address for log lines: the socket path or host:port. */
 export function clamavAddressText(address: ClamavAddress): string {
   if (address.kind === 'unix') return address.path;
   return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
@@ -25,7 +25,7 @@ export function parseClamavReply(reply: string): ClamavVerdict | ScanFailure {
   for (const item of reply.split(/[\0\n]/)) {
     const line = item.trim();
     if (line.length === 0) continue;
-    if (line.endsWith(' ERROR')) return new ScanFailure('error', `clamd answered: ${line}`);
+    if (line.endsWith(' ERROR')) return new ScanFailure('error', `clamd replied: ${line}`);
     const text = line.startsWith('stream: ') ? line.slice(8) : line;
     if (text.endsWith(' FOUND')) signatures.push(text.slice(0, -6));
     else if (text === 'OK') ok = true;
@@ -73,10 +73,9 @@ export class ClamavClient {
       );
       socket.on('connect', () => {
         socket.write(INSTREAM);
-        const length = Buffer.allocUnsafe(4);
         for (let pos = 0; pos < message.length; pos += CHUNK_BYTES) {
           const chunk = message.subarray(pos, pos + CHUNK_BYTES);
-          const header = pos === 0 ? length : Buffer.allocUnsafe(4);
+          const header = Buffer.allocUnsafe(4);
           header.writeUInt32BE(chunk.length, 0);
           socket.write(header);
           socket.write(chunk);
@@ -87,13 +86,15 @@ export class ClamavClient {
         replies.push(data);
         replyBytes += data.length;
         if (replyBytes > MAX_REPLY_BYTES) finish(new ScanFailure('error', `${this.description} sent an oversized reply`));
-        // A reply is complete at its terminating NUL; clamd then closes the connection too.
+        // A reply is complete at its terminating NUL, and clamd then closes the connection too.
+        // NOTE: with AllMatchScans, a NUL-terminated match that ends one read stops the reply
+        // there, so later matches of a reply split across reads are lost.
         else if (data[data.length - 1] === 0) finish(parseClamavReply(Buffer.concat(replies).toString('utf8')));
       });
       socket.on('end', () => finish(parseClamavReply(Buffer.concat(replies).toString('utf8'))));
       socket.on('error', (error: NodeJS.ErrnoException) => {
         // clamd sends "INSTREAM size limit exceeded. ERROR" and closes while the rest is
-        // still being written: the reply counts, not the broken pipe.
+        // still being written. The reply counts, not the broken pipe.
         if (replyBytes > 0) {
           finish(parseClamavReply(Buffer.concat(replies).toString('utf8')));
           return;

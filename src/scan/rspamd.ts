@@ -2,12 +2,12 @@ import { Agent, request, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { ScanFailure, type RspamdVerdict, type ScanEnvelope } from './types.js';
 
-/** A /checkv2 reply is a few KiB; past this it is not one. */
+/** Maximum reply size. A /checkv2 reply is a few KiB, so a larger one is not a reply. */
 const MAX_REPLY_BYTES = 1024 * 1024;
-/** Symbols kept per message, highest score first. */
+/** Maximum symbols kept per message, highest score first. */
 export const MAX_SYMBOLS = 64;
 
-/** Extracts the kept fields from a /checkv2 JSON reply; a ScanFailure when it is not one. */
+/** Extracts the kept fields from a /checkv2 JSON reply, or returns a ScanFailure when it is not one. */
 export function parseRspamdReply(text: string): RspamdVerdict | ScanFailure {
   let reply: unknown;
   try {
@@ -17,9 +17,9 @@ export function parseRspamdReply(text: string): RspamdVerdict | ScanFailure {
   }
   if (typeof reply !== 'object' || reply === null) return new ScanFailure('error', 'rspamd sent an unexpected reply');
   const r = reply as Record<string, unknown>;
-  if (typeof r.error === 'string') return new ScanFailure('error', `rspamd answered: ${r.error.slice(0, 200)}`);
+  if (typeof r.error === 'string') return new ScanFailure('error', `rspamd replied with an error: ${r.error.slice(0, 200)}`);
   if (typeof r.score !== 'number' || typeof r.action !== 'string') {
-    return new ScanFailure('error', 'rspamd reply has no score or action');
+    return new ScanFailure('error', 'rspamd reply is missing its score or action');
   }
   const symbols: { name: string; score: number }[] = [];
   if (typeof r.symbols === 'object' && r.symbols !== null) {
@@ -69,7 +69,7 @@ export class RspamdClient {
     if (envelope.helo !== undefined) headers.Helo = envelope.helo;
     if (this.hostname !== undefined) headers.Hostname = this.hostname;
     for (const [name, value] of Object.entries(headers)) {
-      // Header values come from the wire; a control character would make the request invalid.
+      // Header values come from the wire, and a control character would make the request invalid.
       if (typeof value === 'string') headers[name] = safeHeader(value);
       else headers[name] = value.map(safeHeader);
     }
@@ -97,12 +97,12 @@ export class RspamdClient {
         });
         res.on('end', () => {
           if (res.statusCode !== 200) {
-            finish(new ScanFailure('error', `${this.description} answered HTTP ${res.statusCode}`));
+            finish(new ScanFailure('error', `${this.description} replied with HTTP status ${res.statusCode}`));
             return;
           }
           finish(parseRspamdReply(Buffer.concat(parts).toString('utf8')));
         });
-        res.on('error', () => finish(new ScanFailure('unavailable', `${this.description}: connection lost`)));
+        res.on('error', () => finish(new ScanFailure('unavailable', `${this.description} closed the connection during its reply`)));
       });
       const timer = setTimeout(
         () => finish(new ScanFailure('timeout', `${this.description} did not answer within ${this.timeoutMs} ms`)),
@@ -120,7 +120,10 @@ export class RspamdClient {
   }
 }
 
-/** Sends the UTF-8 bytes of a value as they are (node:http writes header text as latin1), minus control characters. */
+/**
+ * Returns a header value whose latin1 text is the value's UTF-8 bytes, because node:http writes
+ * header text as latin1. Control characters other than tab become "?".
+ */
 function safeHeader(value: string): string {
   // eslint-disable-next-line no-control-regex
   return Buffer.from(value, 'utf8').toString('latin1').replace(/[\0-\x08\x0a-\x1f\x7f]/g, '?');

@@ -67,7 +67,7 @@ class Health {
     private readonly now: () => number,
   ) {}
 
-  /** Returns undefined when the scanner may be asked, else the reason to record. */
+  /** Returns undefined when the scanner may be called, and otherwise the skip reason to record. */
   blocked(): SkipReason | undefined {
     if (!this.down || this.now() >= this.retryAt) return undefined;
     this.missed++;
@@ -77,12 +77,12 @@ class Health {
   success(): void {
     if (!this.down) return;
     this.down = false;
-    this.log(`${this.name} answers again; ${this.missed} message(s) were not scanned by it while it was down`);
+    this.log(`${this.name} is back up. ${this.missed} message(s) were not scanned by it while it was down`);
     this.missed = 0;
   }
 
   failure(failure: ScanFailure): void {
-    // An error reply comes from a working scanner: that message alone is not scanned.
+    // An error reply comes from a working scanner, so only that message is not scanned.
     if (failure.reason === 'error') return;
     const now = this.now();
     this.missed++;
@@ -92,12 +92,12 @@ class Health {
       this.down = true;
       this.lastLog = now;
       this.log(
-        `error: ${failure.message}; messages are recorded as not scanned ` +
-          `(reason ${failure.reason}) until it answers again`,
+        `error: ${failure.message}. Messages are recorded as not scanned ` +
+          `(reason ${failure.reason}) until it replies again`,
       );
     } else if (now - this.lastLog >= DOWN_LOG_INTERVAL_MS) {
       this.lastLog = now;
-      this.log(`error: ${this.name} is still down (${failure.message}); ${this.missed} message(s) not scanned so far`);
+      this.log(`error: ${this.name} is still down (${failure.message}), ${this.missed} message(s) not scanned so far`);
     }
   }
 }
@@ -110,13 +110,13 @@ interface Job {
 
 /**
  * Sends messages to clamd and rspamd with a bounded queue (scan.queue) and at most
- * scan.concurrency messages in flight. scan() never throws and its promise always resolves:
- * a message that cannot be scanned gets a not_scanned result with the reason, and is counted.
+ * scan.concurrency messages in flight. scan() does not throw, and its promise resolves even
+ * when a scanner fails: such a message gets a not_scanned result with the reason, and is counted.
  */
 export class Scanner {
   readonly counters: { clamav?: ScannerCounters; rspamd?: ScannerCounters } = {};
   readonly maxSize: number;
-  /** Bytes of message copies held for the scanners now: messages being received, queued or in flight. */
+  /** Bytes of message copies reserved for the scanners: messages being received, queued or in flight. */
   buffered = 0;
   private readonly maxBuffer: number;
   private readonly clamav: ScannerOptions['clamav'];
@@ -127,7 +127,7 @@ export class Scanner {
   private running = 0;
   private readonly spamScore: number;
   private readonly queueLimit: number;
-  /** Queued messages past which scan() drops: scan.queue for live capture, none for files. */
+  /** Queue length at which scan() drops a message: scan.queue for live capture, Infinity for files. */
   private readonly dropLimit: number;
   private readonly concurrency: number;
   private waiters: (() => void)[] = [];
@@ -156,8 +156,8 @@ export class Scanner {
   }
 
   /**
-   * Reserves bytes for a message copy within scan.max_buffer; false when they do not fit. The
-   * holder gives them back with release().
+   * Reserves bytes for a message copy within scan.max_buffer and returns false when they do not
+   * fit. The caller gives them back with release().
    */
   reserve(bytes: number): boolean {
     if (this.buffered + bytes > this.maxBuffer) return false;
@@ -179,7 +179,7 @@ export class Scanner {
     return verdict.score >= this.spamScore || verdict.action === 'reject';
   }
 
-  /** Queues one message; the promise resolves once every configured scanner returned a verdict or was skipped. */
+  /** Queues one message. The promise resolves once every configured scanner returned a verdict or was skipped. */
   scan(message: Buffer, envelope: ScanEnvelope): Promise<ScanResult> {
     if (message.length > this.maxSize) return Promise.resolve(this.skip('too_large'));
     if (this.queue.length >= this.dropLimit) return Promise.resolve(this.skip('queue_full'));
@@ -204,15 +204,15 @@ export class Scanner {
   }
 
   /**
-   * For the capture reader: a promise that resolves once the queue is below scan.queue, or
-   * undefined when it already is.
+   * Returns, for the capture reader, a promise that resolves once the queue is below scan.queue,
+   * or undefined when it already is.
    */
   busy(): Promise<void> | undefined {
     if (this.queue.length < this.queueLimit) return undefined;
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** Releases the connections kept open; call when no scan is outstanding. */
+  /** Closes the connections kept open. Call it when no scan is outstanding. */
   close(): void {
     this.rspamd?.close?.();
   }
@@ -236,17 +236,33 @@ export class Scanner {
   }
 
   private async run(job: Job): Promise<ScanResult> {
-    const [clamav, rspamd] = await Promise.all([
-      this.clamav ? this.ask(this.clamav, this.clamavHealth as Health, this.counters.clamav as ScannerCounters, (c) => c.scan(job.message), (v) => v.signatures.length > 0) : undefined,
-      this.rspamd ? this.ask(this.rspamd, this.rspamdHealth as Health, this.counters.rspamd as ScannerCounters, (r) => r.check(job.message, job.envelope), (v) => this.isSpam(v)) : undefined,
-    ]);
+    const clamavCall = this.clamav
+      ? this.callScanner(
+          this.clamav,
+          this.clamavHealth as Health,
+          this.counters.clamav as ScannerCounters,
+          (client) => client.scan(job.message),
+          (verdict) => verdict.signatures.length > 0,
+        )
+      : undefined;
+    const rspamdCall = this.rspamd
+      ? this.callScanner(
+          this.rspamd,
+          this.rspamdHealth as Health,
+          this.counters.rspamd as ScannerCounters,
+          (client) => client.check(job.message, job.envelope),
+          (verdict) => this.isSpam(verdict),
+        )
+      : undefined;
+    const [clamav, rspamd] = await Promise.all([clamavCall, rspamdCall]);
     const result: ScanResult = {};
     if (clamav) result.clamav = clamav;
     if (rspamd) result.rspamd = rspamd;
     return result;
   }
 
-  private async ask<C, V>(
+  /** Calls one scanner unless it is down, and updates its health and counters. */
+  private async callScanner<C, V>(
     client: C,
     health: Health,
     counters: ScannerCounters,

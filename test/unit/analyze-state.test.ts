@@ -1,6 +1,6 @@
 /**
  * Saving and restoring the analyzer: a detector restored from a saved state (through JSON, as
- * the store keeps it) decides exactly as one that never stopped, and a bad state is refused.
+ * the store keeps it) decides exactly as one that never stopped, and a bad state is rejected.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -38,10 +38,10 @@ function random(seed: number): () => number {
 }
 
 /**
- * Ten days of mail of six devices: a few messages most hours, a flood on day 8, rejected
- * recipients, EHLO changes, macro documents, AUTH in clear, direct delivery past the relay,
- * and devices that start sending on day 3 and day 9 (after the learning period).
- * `devices` receives the device objects, as the inventory holds them.
+ * Generates ten days of mail of six devices. It has a few messages most hours, a flood on day
+ * 8, rejected recipients, EHLO changes, macro documents, AUTH in clear, direct delivery past
+ * the relay, and devices that start sending on day 3 and day 9 (after the learning period).
+ * `devices` receives the device objects, as the inventory stores them.
  */
 function* traffic(devices: Map<string, Device>): Generator<Observation> {
   const next = random(7);
@@ -143,7 +143,7 @@ describe('detector state round trip', () => {
   const total = [...traffic(new Map())].length;
 
   for (const fraction of [0.35, 0.82]) {
-    it(`decides after a restore at ${fraction * 100} % of the input as without a stop`, () => {
+    it(`restore at ${fraction * 100} % matches no stop`, () => {
       const { straight, restored, fresh } = runWithStop(Math.floor(total * fraction));
       assert.ok(straight.length > 5, `${straight.length} emissions after the stop`);
       assert.deepEqual(restored, straight);
@@ -152,7 +152,7 @@ describe('detector state round trip', () => {
     });
   }
 
-  it('covers the rules whose decisions depend on what was learned', () => {
+  it('covers rules that depend on learning', () => {
     const { straight } = runWithStop(Math.floor(total * 0.5));
     const rules = new Set(straight.map((line) => (JSON.parse(line) as Emission).alert.rule));
     for (const rule of ['volume_spike', 'new_sender', 'rejected_recipients', 'identity_change']) {
@@ -166,7 +166,7 @@ describe('detector state round trip', () => {
 describe('Analyzer.snapshot and restore', () => {
   const config = makeConfig(RAW_CONFIG);
 
-  it('restores an inventory with its devices, counters and router evidence', () => {
+  it('inventory restores devices, counters, routers', () => {
     const inventory = new Inventory(config, { routerMinIps: 3 });
     inventory.resolveClient('02:00:00:00:00:01', '10.1.2.10', DAY0);
     const printer = inventory.resolveClient('02:00:00:00:00:02', '10.1.2.11', DAY0 + 5);
@@ -186,7 +186,7 @@ describe('Analyzer.snapshot and restore', () => {
     assert.deepEqual(copy.exportState(), inventory.exportState());
   });
 
-  it('takes labels and owners from the current config', () => {
+  it('labels and owners from current config', () => {
     const inventory = new Inventory(config);
     inventory.resolveClient('02:00:00:00:00:01', '10.1.2.10', DAY0);
     const labelled = makeConfig({ ...RAW_CONFIG, devices: [{ label: 'scanner-3', mac: '02:00:00:00:00:01', owner: { name: 'IT' } }] });
@@ -196,7 +196,7 @@ describe('Analyzer.snapshot and restore', () => {
     assert.deepEqual(copy.get('mac:02:00:00:00:00:01')?.owner, { name: 'IT' });
   });
 
-  it('gives a snapshot that survives JSON and restores to the same snapshot', () => {
+  it('snapshot round-trips through JSON', () => {
     const analyzer = new Analyzer(config);
     const device = analyzer.inventory.resolveClient('02:00:00:00:00:01', '10.1.2.10', DAY0);
     device.firstMailSeen = DAY0;
@@ -208,7 +208,7 @@ describe('Analyzer.snapshot and restore', () => {
     assert.equal(copy.inventory.get('mac:02:00:00:00:00:01')?.firstMailSeen, DAY0);
   });
 
-  it('refuses a state of another version or a damaged one and stays empty', () => {
+  it('rejects wrong version or damaged state', () => {
     const analyzer = new Analyzer(config);
     analyzer.inventory.resolveClient('02:00:00:00:00:01', '10.1.2.10', DAY0);
     const good = JSON.parse(JSON.stringify(analyzer.snapshot()));
@@ -220,8 +220,19 @@ describe('Analyzer.snapshot and restore', () => {
     const damaged = structuredClone(good);
     damaged.inventory.devices[0].counters = 'many';
     assert.match(fresh.restore(damaged) ?? '', /damaged: inventory\.devices\.0\.counters/);
+    assert.equal(fresh.inventory.size, 0, 'a rejected state leaves the analyzer empty');
+
     const badSlots = structuredClone(good);
-    badSlots.detector.devices = [['mac:02:00:00:00:00:01', { volume: { windowLength: 3600, window: 1, counts: { messages: 1, recipients: 1, domains: 1 }, alerted: false, slots: 'AAAA', slotDays: [], domains: [] } }]];
+    const volume = {
+      windowLength: 3600,
+      window: 1,
+      counts: { messages: 1, recipients: 1, domains: 1 },
+      alerted: false,
+      slots: 'AAAA',
+      slotDays: [],
+      domains: [],
+    };
+    badSlots.detector.devices = [['mac:02:00:00:00:00:01', { volume }]];
     assert.equal(fresh.restore(badSlots), undefined, 'volume slots of the wrong size are dropped, the rest is kept');
     assert.equal(fresh.inventory.size, 1);
     assert.equal(new Analyzer(config).inventory.size, 0);

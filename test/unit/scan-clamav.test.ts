@@ -9,13 +9,15 @@ import { ClamavClient, parseClamavReply } from '../../src/scan/clamav.js';
 import { ScanFailure } from '../../src/scan/types.js';
 
 describe('parseClamavReply', () => {
-  // Reply forms from clamd(8), section COMMANDS, and clamd's answers seen with clamd 1.4.
+  // Reply forms from clamd(8), section COMMANDS, and clamd's replies seen with clamd 1.4.
   it('reads OK as clean', () => {
     assert.deepEqual(parseClamavReply('stream: OK\0'), { signatures: [] });
   });
 
   it('reads FOUND lines as signatures', () => {
-    assert.deepEqual(parseClamavReply('stream: Eicar-Test-Signature FOUND\0'), { signatures: ['Eicar-Test-Signature'] });
+    assert.deepEqual(parseClamavReply('stream: Eicar-Test-Signature FOUND\0'), {
+      signatures: ['Eicar-Test-Signature'],
+    });
     assert.deepEqual(parseClamavReply('stream: A FOUND\nstream: B FOUND\n'), { signatures: ['A', 'B'] });
   });
 
@@ -42,20 +44,20 @@ describe('parseClamavAddress', () => {
   });
 });
 
-/** A stand-in for clamd that records what it receives and answers with `reply`. */
-function fakeClamd(path: string, answer: (received: Buffer, socket: Socket) => void): Promise<Server> {
+/** Starts a stand-in for clamd that passes everything received so far to `reply`. */
+function fakeClamd(path: string, reply: (received: Buffer, socket: Socket) => void): Promise<Server> {
   const server = createServer((socket) => {
     const parts: Buffer[] = [];
     socket.on('data', (data: Buffer) => {
       parts.push(data);
-      answer(Buffer.concat(parts), socket);
+      reply(Buffer.concat(parts), socket);
     });
     socket.on('error', () => {});
   });
   return new Promise((resolve) => server.listen(path, () => resolve(server)));
 }
 
-/** Splits an INSTREAM request into its chunks; undefined while the terminator is missing. */
+/** Splits an INSTREAM request into its chunks, or returns undefined while the terminator is missing. */
 function chunksOf(request: Buffer): Buffer[] | undefined {
   const command = 'zINSTREAM\0';
   if (request.length < command.length) return undefined;
@@ -128,7 +130,7 @@ describe('ClamavClient', () => {
     });
   });
 
-  it('times out when clamd never answers', async () => {
+  it('times out when clamd never replies', async () => {
     const path = join(dir, 'silent.sock');
     servers.push(await fakeClamd(path, () => {}));
     const started = Date.now();

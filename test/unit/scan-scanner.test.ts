@@ -6,7 +6,7 @@ import { ScanFailure, type ClamavVerdict } from '../../src/scan/types.js';
 
 const ENVELOPE = { recipients: ['carol@partner.example'], clientIp: '10.88.0.21' };
 
-/** A clamd stand-in whose answers the test releases one by one. */
+/** A clamd stand-in whose replies the test releases one by one. */
 class FakeClamav {
   readonly description = 'clamd at fake';
   inFlight = 0;
@@ -24,8 +24,8 @@ class FakeClamav {
     return new Promise((resolve, reject) => this.pending.push({ resolve, reject }));
   }
 
-  /** Answers the oldest outstanding call. */
-  answer(signatures: string[] = []): void {
+  /** Resolves the oldest outstanding call with a verdict. */
+  reply(signatures: string[] = []): void {
     const next = this.pending.shift();
     assert.ok(next, 'no outstanding call');
     this.inFlight--;
@@ -53,7 +53,7 @@ describe('Scanner', () => {
     assert.equal(clamav.inFlight, 2);
     assert.equal(scanner.queued, 3);
     for (let i = 0; i < 5; i++) {
-      clamav.answer(i === 4 ? ['X'] : []);
+      clamav.reply(i === 4 ? ['X'] : []);
       await settle();
     }
     const done = await Promise.all(results);
@@ -66,7 +66,7 @@ describe('Scanner', () => {
     });
   });
 
-  it('live capture: a message that finds the queue full is not scanned', async () => {
+  it('live capture drops on full queue', async () => {
     const clamav = new FakeClamav();
     const { scanner } = makeScanner({ concurrency: 1, queue: 2 }, false, clamav);
     const results = [1, 2, 3, 4].map(() => scanner.scan(Buffer.from('m'), ENVELOPE));
@@ -77,13 +77,13 @@ describe('Scanner', () => {
     });
     assert.equal(scanner.counters.clamav?.notScanned.queue_full, 1);
     for (let i = 0; i < 3; i++) {
-      clamav.answer();
+      clamav.reply();
       await settle();
     }
     await Promise.all(results);
   });
 
-  it('files: busy() holds the reader while the queue is full and releases it when it drains', async () => {
+  it('busy() blocks file reader until drained', async () => {
     const clamav = new FakeClamav();
     const { scanner } = makeScanner({ concurrency: 1, queue: 2 }, true, clamav);
     const results = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(() => scanner.scan(Buffer.from('m'), ENVELOPE));
@@ -91,28 +91,28 @@ describe('Scanner', () => {
     // Nothing dropped: nine wait behind the running one, past scan.queue.
     assert.equal(scanner.queued, 9);
     for (let i = 0; i < 6; i++) {
-      clamav.answer();
+      clamav.reply();
       await settle();
     }
     assert.equal(scanner.queued, 3);
     let released = false;
     void scanner.busy()?.then(() => (released = true));
-    clamav.answer();
+    clamav.reply();
     await settle();
     assert.equal(released, false, 'two still waiting');
-    clamav.answer();
+    clamav.reply();
     await settle();
     assert.equal(released, true);
     assert.equal(scanner.busy(), undefined);
-    clamav.answer();
+    clamav.reply();
     await settle();
-    clamav.answer();
+    clamav.reply();
     await Promise.all(results);
     assert.equal(scanner.counters.clamav?.notScanned.queue_full, 0);
     assert.equal(scanner.counters.clamav?.scanned, 10);
   });
 
-  it('a message over max_size is not scanned', async () => {
+  it('message over max_size not scanned', async () => {
     const clamav = new FakeClamav();
     const { scanner } = makeScanner({ max_size: 10 }, true, clamav);
     const result = await scanner.scan(Buffer.alloc(11), ENVELOPE);
@@ -120,7 +120,7 @@ describe('Scanner', () => {
     assert.equal(clamav.calls, 0);
   });
 
-  it('a scanner that is down is logged once, skipped until retry_after, and logged once when it is back', async () => {
+  it('down scanner logged, skipped and retried', async () => {
     const clamav = new FakeClamav();
     let now = 1_000_000;
     const { scanner, lines } = makeScanner({ retry_after: 30 }, true, clamav, () => now);
@@ -128,36 +128,39 @@ describe('Scanner', () => {
     const first = await scanner.scan(Buffer.from('m'), ENVELOPE);
     assert.deepEqual(first, { clamav: { status: 'not_scanned', reason: 'unavailable' } });
     for (let i = 0; i < 20; i++) await scanner.scan(Buffer.from('m'), ENVELOPE);
-    // Only the first message reached the client; the others skipped it.
+    // Only the first message reached the client, and the others skipped it.
     assert.equal(clamav.calls, 1);
     assert.equal(lines.length, 1);
     assert.match(lines[0]!, /^error: cannot reach clamd at fake \(ECONNREFUSED\)/);
-    // After retry_after one message tries again, still failing: no new line within a minute.
+
+    // After retry_after one message tries again and still fails. No new line within a minute.
     now += 30_000;
     await scanner.scan(Buffer.from('m'), ENVELOPE);
     assert.equal(clamav.calls, 2);
     assert.equal(lines.length, 1);
+
     // A minute after the first line a failed retry logs a reminder.
     now += 30_000;
     await scanner.scan(Buffer.from('m'), ENVELOPE);
     assert.equal(lines.length, 2);
     assert.match(lines[1]!, /still down/);
+
     // Back up.
     clamav.failWith = undefined;
     now += 30_000;
     const back = scanner.scan(Buffer.from('m'), ENVELOPE);
     await settle();
-    clamav.answer();
+    clamav.reply();
     assert.deepEqual(await back, { clamav: { status: 'scanned', verdict: { signatures: [] } } });
     assert.equal(lines.length, 3);
-    assert.match(lines[2]!, /^clamd at fake answers again; 23 message\(s\) were not scanned/);
+    assert.match(lines[2]!, /^clamd at fake is back up\. 23 message\(s\) were not scanned/);
     assert.equal(scanner.counters.clamav?.notScanned.unavailable, 23);
   });
 
-  it('an error reply affects that message only', async () => {
+  it('error reply affects one message', async () => {
     const clamav = new FakeClamav();
     const { scanner, lines } = makeScanner({}, true, clamav);
-    clamav.failWith = new ScanFailure('error', 'clamd answered: INSTREAM size limit exceeded. ERROR');
+    clamav.failWith = new ScanFailure('error', 'clamd replied: INSTREAM size limit exceeded. ERROR');
     await scanner.scan(Buffer.from('m'), ENVELOPE);
     await scanner.scan(Buffer.from('m'), ENVELOPE);
     assert.equal(clamav.calls, 2);
@@ -165,7 +168,7 @@ describe('Scanner', () => {
     assert.equal(scanner.counters.clamav?.notScanned.error, 2);
   });
 
-  it('skip() records a reason for every configured scanner', () => {
+  it('skip() records reason per scanner', () => {
     const clamav = new FakeClamav();
     const { scanner } = makeScanner({ rspamd: 'http://127.0.0.1:9' }, true, clamav);
     assert.deepEqual(scanFields(scanner.skip('tls')), {

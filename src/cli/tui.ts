@@ -47,6 +47,7 @@ export async function runTui(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.url === undefined) throw new UsageError('missing --url: give the sensor feed, ws://HOST:PORT/v1/events');
+
   const url = feedUrl(values.url);
   const token = values.token ?? process.env.MAILTAP_TOKEN;
   const model = new DashboardModel();
@@ -56,8 +57,9 @@ export async function runTui(argv: string[]): Promise<number> {
     onEvent: (event) => model.ingest(event),
     onStats: (stats) => model.setStats(stats),
   });
+
   return new Promise((resolve) => {
-    // A live feed can be quiet: the clock of "last hour" and the chart follows the wall clock too.
+    // A live feed can be quiet, so the clock of the last-hour figures and the chart also follows the wall clock.
     const clockTimer = setInterval(() => model.advanceClock(Date.now() / 1000), 1000);
     new Dashboard({
       model,

@@ -6,7 +6,7 @@ export interface AlertInfo {
   action: string;
   rule: string;
   severity: 'low' | 'medium' | 'high' | 'critical';
-  /** 1 (low) to 4 (critical). */
+  /** Severity rank from 1 (low) to 4 (critical). */
   rank: number;
   message: string;
   deviceKey: string;
@@ -38,7 +38,10 @@ function text(value: unknown): string | undefined {
   return typeof value === 'string' && value.length > 0 ? value : undefined;
 }
 
-/** Extracts the notification fields of an alert event; undefined for other events. */
+/**
+ * Extracts the notification fields of an alert event. Returns undefined for other events and for
+ * an alert without a known severity.
+ */
 export function alertInfo(event: EcsEvent): AlertInfo | undefined {
   if (event.event.kind !== 'alert') return undefined;
   const fields = event as unknown as AlertFields;

@@ -1,8 +1,8 @@
 /**
  * Sends alerts to webhooks, device owners by e-mail, and syslog. `event()` only queues, so the
- * capture never waits: each target sends from its own queue, one alert at a time, with retries
- * and exponential backoff. A rate limit per target, rule and device turns a burst of updates
- * into one notification per `interval`.
+ * capture never waits. Each target sends from its own queue, one alert at a time, with retries
+ * and exponential backoff. For webhooks and e-mail, a rate limit per target, rule and device
+ * turns a burst of updates into one notification per `interval`.
  */
 import type { Config } from '../config/schema.js';
 import type { EventConsumer } from '../events/consumer.js';
@@ -15,7 +15,7 @@ export interface NotifierOptions {
   config: Config;
   logger?: Logger;
   version?: string;
-  /** First retry delay in milliseconds; it doubles per attempt up to MAX_RETRY_DELAY_MS. */
+  /** First retry delay in milliseconds before jitter. It doubles per attempt up to MAX_RETRY_DELAY_MS. */
   retryBaseMs?: number;
 }
 
@@ -27,16 +27,16 @@ export interface NotifyCounters {
   retries: number;
   /** Notifications left out by the rate limit. */
   rateLimited: number;
-  /** Notifications dropped because notify.queue_size were waiting. */
+  /** Notifications dropped because notify.queue_size notifications were already queued. */
   dropped: number;
   /** E-mails not sent because the device has no owner e-mail and fallback_to is empty. */
   noRecipient: number;
 }
 
 const MAX_RETRY_DELAY_MS = 60_000;
-/** Rule and device pairs remembered per target for the rate limit; the oldest is forgotten first. */
+/** Maximum number of rule and device pairs remembered per target for the rate limit. The oldest is forgotten first. */
 const MAX_RATE_KEYS = 10_000;
-/** Milliseconds close() waits for queued notifications. */
+/** Maximum time in milliseconds that close() waits for queued notifications. */
 const CLOSE_TIMEOUT_MS = 5000;
 
 /** Interval in which repeats of the same delivery failure of a target are counted, not logged. */
@@ -88,7 +88,7 @@ export class Notifier implements EventConsumer {
     this.targets = built.map((target) => ({ target, queue: [], running: false, lastSent: new Map(), lastFailure: undefined }));
   }
 
-  /** Whether any target is configured; without one the sensor need not add the notifier. */
+  /** True when any target is configured. Without one, the sensor need not add the notifier. */
   get enabled(): boolean {
     return this.targets.length > 0;
   }
@@ -99,12 +99,14 @@ export class Notifier implements EventConsumer {
     const info = alertInfo(event);
     if (info === undefined) return;
     this.counters.alerts++;
+
     const now = Date.now();
     for (const state of this.targets) {
       const target = state.target;
       if (info.rank < target.minRank) continue;
       if (target.rules.size > 0 && !target.rules.has(info.rule)) continue;
       if (!target.updates && info.action !== 'alert-opened') continue;
+
       if (target.hasRecipient !== undefined && !target.hasRecipient(info)) {
         this.counters.noRecipient++;
         continue;
@@ -120,6 +122,7 @@ export class Notifier implements EventConsumer {
         }
         continue;
       }
+
       this.pending++;
       this.counters.queued++;
       state.queue.push(info);
@@ -144,7 +147,6 @@ export class Notifier implements EventConsumer {
     for (const state of this.targets) state.target.close?.();
   }
 
-  /** Records the notification time and returns true unless one was sent within `interval` seconds. */
   /** Logs a failed notification, except a repeat of the last failure within FAILURE_LOG_INTERVAL_MS. */
   private logFailure(state: TargetState, info: AlertInfo, attempts: number, error: unknown): void {
     const message = (error as Error).message;
@@ -162,6 +164,7 @@ export class Notifier implements EventConsumer {
     );
   }
 
+  /** Records the notification time and returns true unless one was sent within `interval` seconds. */
   private allow(state: TargetState, info: AlertInfo, now: number, interval: number): boolean {
     const key = `${info.rule}|${info.deviceKey}`;
     const last = state.lastSent.get(key);

@@ -7,14 +7,17 @@ import { connect, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import type { AlertInfo } from './alert-info.js';
 
-/** Facility local0 (16): alerts of a local application, as most SIEM inputs expect by default. */
+/**
+ * Facility local0 (16), which RFC 5424 reserves for local use. Most SIEM inputs accept it by
+ * default (an estimate, not checked per product).
+ */
 const FACILITY = 16;
 /** RFC 5424 severities: critical 2, error 3, warning 4, notice 5. */
 const SYSLOG_SEVERITY = { critical: 2, high: 3, medium: 4, low: 5 } as const;
 /** CEF severities from 0 to 10. */
 const CEF_SEVERITY = { low: 3, medium: 5, high: 8, critical: 10 } as const;
 
-/** Escapes a CEF header field: backslash and pipe. */
+/** Escapes a CEF header field: backslash and pipe are escaped, and line breaks become a space. */
 function cefHeader(value: string): string {
   return value.replace(/[\\|]/g, (c) => '\\' + c).replace(/[\r\n]+/g, ' ');
 }
@@ -78,10 +81,10 @@ export interface SyslogTarget {
   protocol: 'udp' | 'tcp';
 }
 
-/** Seconds to wait for a TCP connection to the collector. */
+/** Milliseconds to wait for a TCP connection to the collector. */
 const CONNECT_TIMEOUT_MS = 5000;
 
-/** Sends syslog messages; a TCP connection is opened on first use and again after an error. */
+/** Sends syslog messages. A TCP connection is opened on first use and again after an error. */
 export class SyslogSender {
   private udp: UdpSocket | undefined;
   private tcp: Socket | undefined;
@@ -115,7 +118,7 @@ export class SyslogSender {
         this.tcpReady = undefined;
         resolve(socket);
       });
-      // Errors after the connection also end up here; the close handler then drops the socket.
+      // Errors after the connection also end up here, and the close handler then drops the socket.
       socket.on('error', (error) => {
         this.tcpReady = undefined;
         reject(error);

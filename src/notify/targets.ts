@@ -12,17 +12,17 @@ export class PermanentError extends Error {}
 
 export interface Target {
   kind: 'webhook' | 'email' | 'syslog';
-  /** For logs: the URL, relay or collector, without credentials. */
+  /** Name for logs: the URL, relay or collector, without credentials. */
   name: string;
   retries: number;
   minRank: number;
-  /** Empty: every rule. */
+  /** Rule ids that are sent. An empty set sends every rule. */
   rules: ReadonlySet<string>;
-  /** Seconds between two notifications of one rule and device; undefined: no limit. */
+  /** Minimum seconds between two notifications of one rule and device, or undefined for no limit. */
   interval?: number;
-  /** Whether alert-updated events are sent (rate limits still apply). */
+  /** True when alert-updated events are sent (rate limits still apply). */
   updates: boolean;
-  /** False when the alert has no recipient (an e-mail about a device without an owner). */
+  /** Returns false when the alert has no recipient (an e-mail about a device without an owner). */
   hasRecipient?(info: AlertInfo): boolean;
   deliver(info: AlertInfo): Promise<void>;
   close?(): void;
@@ -51,7 +51,7 @@ export function webhookTarget(config: WebhookConfig, version: string): Target {
       await response.arrayBuffer().catch(() => undefined);
       if (response.ok) return;
       const message = `HTTP ${response.status} from the webhook`;
-      // 408 and 429 ask the client to try again later; other 4xx replies will not change.
+      // 408 and 429 ask the client to try again later. Other 4xx replies will not change on a retry.
       if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429) {
         throw new PermanentError(message);
       }
@@ -60,7 +60,7 @@ export function webhookTarget(config: WebhookConfig, version: string): Target {
   };
 }
 
-/** Builds the e-mail target; recipients are the device's owner, else `fallback_to`. */
+/** Builds the e-mail target. The recipient is the device's owner, else the `fallback_to` addresses. */
 export function emailTarget(config: NotifyConfig['email'], version: string): Target {
   const name = `smtp://${config.host}:${config.port}`;
   // With a login configured and no TLS from the start, STARTTLS is required, so a relay that
@@ -99,7 +99,8 @@ export function emailTarget(config: NotifyConfig['email'], version: string): Tar
         if ((error as { code?: string }).code === 'ETLS') {
           // Retrying would fail the same way until the relay or the config changes.
           throw new PermanentError(
-            `STARTTLS failed at ${name} (${(error as Error).message}); the login is sent over TLS only, so use a relay that offers STARTTLS or set secure: true for a TLS port`,
+            `STARTTLS failed at ${name} (${(error as Error).message}). The login is sent over TLS only, ` +
+              'so use a relay that offers STARTTLS or set secure: true for a TLS port',
           );
         }
         const code = (error as { responseCode?: number }).responseCode;
@@ -133,8 +134,8 @@ function emailText(info: AlertInfo): string {
     `Matches:     ${info.count}`,
     `Alert id:    ${info.id}`,
     '',
-    'Further updates of this alert within the notification interval are not mailed;',
-    'the event feed and the store have every version. The alert as ECS JSON:',
+    'Further updates of this alert within the notification interval are not mailed.',
+    'The event feed and the store have every version. The alert as ECS JSON:',
     '',
     JSON.stringify(info.event, null, 2),
     '',
@@ -142,7 +143,7 @@ function emailText(info: AlertInfo): string {
   return lines.join('\n');
 }
 
-/** Builds the syslog target; it has no rate limit, because a SIEM wants every update. */
+/** Builds the syslog target. It has no rate limit, because a SIEM expects every update. */
 export function syslogTarget(config: NotifyConfig['syslog'], version: string): Target {
   const sender = new SyslogSender({ host: config.host, port: config.port, protocol: config.protocol });
   return {

@@ -25,7 +25,7 @@ export interface FeedClientOptions {
   onStats?(stats: SensorStats): void;
   /** Called whenever the connection state text changes. */
   onState?(state: string): void;
-  /** Delay before the first reconnect in milliseconds; it doubles up to maxBackoffMs. */
+  /** Delay before the first reconnect in milliseconds. It doubles per attempt up to maxBackoffMs (default 10,000). */
   minBackoffMs?: number;
   maxBackoffMs?: number;
   /** Events replayed on the first connection (since = last_seq minus this). */
@@ -40,7 +40,7 @@ type ServerMessage =
   | { type: 'error'; error?: string; message?: string };
 
 export class FeedClient {
-  /** Sequence number of the newest event received; undefined before the first. */
+  /** Sequence number of the newest event received, undefined before the first. */
   lastSeq: number | undefined;
   state = 'connecting';
   sensor: string | undefined;
@@ -50,8 +50,8 @@ export class FeedClient {
   lastError: string | undefined;
   /** Times the sensor's store changed under the client (sequence numbers started over). */
   resets = 0;
-  /** The sensor answered the last attempt with HTTP 401: the token is missing or wrong. */
-  refused = false;
+  /** True when the sensor rejected the last attempt with HTTP 401: the token is missing or wrong. */
+  tokenRejected = false;
   private socket: WebSocket | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private backoffMs: number;
@@ -82,7 +82,7 @@ export class FeedClient {
   describe(): string {
     if (this.state === 'disconnected') {
       const seconds = Math.max(0, Math.ceil((this.retryAt - Date.now()) / 1000));
-      if (this.refused) return `${this.lastError ?? 'HTTP 401'}, retrying in ${seconds} s`;
+      if (this.tokenRejected) return `${this.lastError ?? 'HTTP 401'}, retrying in ${seconds} s`;
       return `disconnected, retrying in ${seconds} s` + (this.lastError !== undefined ? ` (${this.lastError})` : '');
     }
     return this.sensor !== undefined && this.state === 'live' ? `live from ${this.sensor}` : this.state;
@@ -96,18 +96,22 @@ export class FeedClient {
   private connect(): void {
     if (this.stopped) return;
     this.setState('connecting');
+
     const headers: Record<string, string> = {};
     if (this.options.token !== undefined) headers.Authorization = `Bearer ${this.options.token}`;
     const socket = new WebSocket(this.options.url, { headers, handshakeTimeout: 10_000 });
     this.socket = socket;
     socket.on('message', (data) => this.handleMessage(socket, data.toString()));
-    // The HTTP status explains a refused upgrade better than the error that terminate() raises.
+
+    // The HTTP status explains a rejected upgrade better than the error that terminate() raises.
     let status: number | undefined;
     socket.on('unexpected-response', (_request, response) => {
       status = response.statusCode;
       if (status === 401) {
         this.lastError =
-          this.options.token === undefined ? 'the sensor requires a token (HTTP 401): give --token' : 'the sensor refused the token (HTTP 401)';
+          this.options.token === undefined
+            ? 'the sensor requires a token (HTTP 401): give --token'
+            : 'the sensor refused the token (HTTP 401)';
       } else {
         this.lastError = `HTTP ${status}`;
       }
@@ -116,13 +120,14 @@ export class FeedClient {
     socket.on('error', (error) => {
       if (status === undefined) this.lastError = error.message;
     });
+
     socket.on('close', (code) => {
       if (this.socket !== socket) return;
       this.socket = undefined;
       if (code === 4000) this.lastError = 'too slow, resuming';
-      this.refused = status === 401;
-      // The token will not change by itself: retry at the slowest rate, in case the sensor's tokens do.
-      if (this.refused) this.backoffMs = this.options.maxBackoffMs ?? 10_000;
+      this.tokenRejected = status === 401;
+      // The token will not change by itself, so retry at the slowest rate in case the sensor's tokens do.
+      if (this.tokenRejected) this.backoffMs = this.options.maxBackoffMs ?? 10_000;
       this.scheduleReconnect();
     });
   }
@@ -152,7 +157,7 @@ export class FeedClient {
         this.connections++;
         this.sensor = typeof message.sensor === 'string' ? message.sensor : undefined;
         const serverLast = typeof message.last_seq === 'number' ? message.last_seq : 0;
-        this.refused = false;
+        this.tokenRejected = false;
         if (this.lastSeq !== undefined && serverLast < this.lastSeq) {
           // Another store: its numbers start over, so the client starts as on a first connection.
           this.lastSeq = undefined;
@@ -176,7 +181,7 @@ export class FeedClient {
       }
       case 'live':
         if (message.reset === true && typeof message.seq === 'number') {
-          // The server did not know our since: the events after its seq are new, whatever their numbers.
+          // The server has no events at our since, so the events after its seq are new, whatever their numbers.
           this.lastSeq = message.seq;
           this.resets++;
         }

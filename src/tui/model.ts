@@ -15,11 +15,11 @@ const SEVERITY_RANK: Record<Severity, number> = { low: 1, medium: 2, high: 3, cr
 export const HISTORY_MINUTES = 60;
 
 export interface ModelLimits {
-  /** Devices kept; the device seen longest ago is dropped first. */
+  /** Maximum number of devices. The device seen longest ago is dropped first. */
   maxDevices: number;
-  /** Alerts kept; the alert updated longest ago is dropped first. */
+  /** Maximum number of alerts. The alert updated longest ago is dropped first. */
   maxAlerts: number;
-  /** Recent transactions kept per device for the detail view. */
+  /** Maximum number of recent transactions per device, for the detail view. */
   maxTransactionsPerDevice: number;
 }
 
@@ -87,7 +87,7 @@ export class MinuteCounter {
     return sum;
   }
 
-  /** total() for cachedMinute; add() resets cachedMinute. */
+  /** Cached result of total() for cachedMinute. add() resets cachedMinute. */
   private cachedMinute = NaN;
   private cachedTotal = 0;
 
@@ -177,7 +177,7 @@ export class DashboardModel {
   readonly alerts = new Map<string, AlertState>();
   readonly messagesPerMinute = new MinuteCounter();
   stats: SensorStats | undefined;
-  /** Newest event time seen, seconds since the epoch; the clock of "last hour" and the chart. */
+  /** Clock of the last-hour figures and the chart: the newest event time seen, in seconds since the epoch. */
   now = 0;
   events = 0;
   /** Events that lacked the fields the dashboard needs. */
@@ -193,7 +193,7 @@ export class DashboardModel {
     this.limits = { ...DEFAULT_MODEL_LIMITS, ...limits };
   }
 
-  /** Applies one ECS event from the pipeline or the feed; a malformed event is counted in invalidEvents. */
+  /** Applies one ECS event from the pipeline or the feed. A malformed event is counted in invalidEvents. */
   ingest(event: EcsEvent): void {
     this.events++;
     this.version++;
@@ -235,7 +235,7 @@ export class DashboardModel {
     }
   }
 
-  /** Returns messages of the device within the last hour of the model's clock. */
+  /** Returns the device's accepted messages within the last hour of the model's clock. */
   messagesLastHour(device: DeviceState): number {
     return device.messagesPerMinute.total(this.now);
   }
@@ -256,13 +256,17 @@ export class DashboardModel {
     return this.alertList().filter((alert) => alert.deviceKey === key);
   }
 
-  /** Returns the devices that match filter (case-insensitive substring of name, vendor, MAC, IP or EHLO), sorted. */
+  /**
+   * Returns the devices that match filter, sorted. The filter is a case-insensitive substring of
+   * the label, vendor, MAC, IP address, key, type or an EHLO name.
+   */
   deviceList(filter = '', sort: SortKey = 'status'): DeviceState[] {
     const needle = filter.trim().toLowerCase();
     const list: DeviceState[] = [];
     for (const device of this.devices.values()) {
       if (needle === '' || deviceMatches(device, needle)) list.push(device);
     }
+
     const now = this.now;
     if (sort === 'name') {
       const names = list.map(deviceName);
@@ -273,6 +277,7 @@ export class DashboardModel {
       });
       return order.map((i) => list[i]);
     }
+
     // The sort keys go into typed arrays once per device, so that the comparator (about 140,000
     // calls for 10,000 devices) reads numbers and allocates nothing.
     const count = list.length;
@@ -285,6 +290,7 @@ export class DashboardModel {
       if (sort === 'status') primary[i] = device.severityRank * 1e9 + Math.min(device.messagesPerMinute.total(now), 1e9 - 1);
       else if (sort === 'messages') primary[i] = device.messagesPerMinute.total(now);
     }
+
     const order = new Array<number>(count);
     for (let i = 0; i < count; i++) order[i] = i;
     order.sort((a, b) => primary[b] - primary[a] || lastSeen[b] - lastSeen[a] || (list[a].key < list[b].key ? -1 : 1));
@@ -299,11 +305,13 @@ export class DashboardModel {
     const smtp = objectAt(event, 'smtp') ?? {};
     const email = objectAt(event, 'email') ?? {};
     const server = objectAt(event, 'server') ?? objectAt(event, 'destination');
+
     const helo = stringOf(smtp.helo);
     if (helo !== undefined && !device.ehloNames.includes(helo)) {
       device.ehloNames.push(helo);
       if (device.ehloNames.length > 8) device.ehloNames.shift();
     }
+
     const isTransaction = meta.action === 'smtp-transaction';
     const recipients = stringsOf(smtp.rcpt_to);
     const attachments: string[] = [];
@@ -313,6 +321,7 @@ export class DashboardModel {
         attachments.push(stringOf(file?.name) ?? stringOf(file?.mime_type) ?? '?');
       }
     }
+
     if (isTransaction) {
       if (meta.outcome === 'success') {
         device.messages++;
@@ -324,6 +333,7 @@ export class DashboardModel {
     } else {
       device.sessions++;
     }
+
     const serverText = server !== undefined && server.ip !== undefined ? `${String(server.ip)}:${String(server.port ?? '')}` : undefined;
     const summary: TransactionSummary = {
       time,
@@ -340,6 +350,7 @@ export class DashboardModel {
     if (reply !== undefined) summary.reply = reply;
     if (serverText !== undefined) summary.server = serverText;
     if (helo !== undefined) summary.helo = helo;
+
     device.transactions.push(summary);
     if (device.transactions.length > this.limits.maxTransactionsPerDevice) device.transactions.shift();
   }
@@ -348,14 +359,18 @@ export class DashboardModel {
     const id = stringOf(meta.id);
     const device = this.touchDevice(event, time);
     const alertFields = objectAt(event, 'mailtap', 'alert') ?? {};
-    if (id === undefined || device === undefined) {
+    // touchDevice already counted an event without a device in invalidEvents.
+    if (device === undefined) return;
+    if (id === undefined) {
       this.invalidEvents++;
       return;
     }
+
     const rule = stringOf(objectAt(event, 'rule')?.id) ?? id;
     const severity = severityOf(alertFields.severity);
     const count = typeof alertFields.count === 'number' ? alertFields.count : 1;
     const start = seconds(meta.start);
+
     const existing = this.alerts.get(id);
     if (existing !== undefined) {
       this.alerts.delete(id);
@@ -383,6 +398,7 @@ export class DashboardModel {
         this.droppedAlerts++;
       }
     }
+
     device.alerts.set(rule, severity);
     device.severityRank = Math.max(device.severityRank, SEVERITY_RANK[severity]);
   }
@@ -397,6 +413,7 @@ export class DashboardModel {
       this.invalidEvents++;
       return undefined;
     }
+
     let device = this.devices.get(key);
     if (device !== undefined) {
       this.devices.delete(key);
@@ -421,9 +438,11 @@ export class DashboardModel {
         this.droppedDevices++;
       }
     }
+
     this.devices.set(key, device);
     if (time > device.lastSeen) device.lastSeen = time;
     if (time < device.firstSeen) device.firstSeen = time;
+
     if (fields !== undefined) {
       device.label = stringOf(fields.label) ?? device.label;
       device.type = stringOf(fields.type) ?? device.type;
@@ -438,6 +457,7 @@ export class DashboardModel {
       const owner = objectAt(fields, 'owner');
       if (owner !== undefined) device.owner = stringOf(owner.name) ?? device.owner;
     }
+
     const ownerOfAlert = objectAt(event, 'mailtap', 'alert', 'owner');
     if (ownerOfAlert !== undefined) device.owner = stringOf(ownerOfAlert.name) ?? device.owner;
     if (sourceIp !== undefined) device.ip = sourceIp;

@@ -9,7 +9,7 @@ import { Dashboard } from './view.js';
  * dashboard paced by their capture time, `speed` times faster than real time.
  */
 
-/** Events held back by the pacer before reading waits for it to catch up. */
+/** Maximum number of events the pacer queues before reading waits for it to catch up. */
 export const MAX_PACED_EVENTS = 10_000;
 
 /** Returns the capture time an event is released at: its end, or its @timestamp. */
@@ -36,7 +36,7 @@ export class EventPacer {
   private roomWaiters: Array<() => void> = [];
   private drainWaiters: Array<() => void> = [];
 
-  /** speed: capture seconds per wall-clock second; 0 or Infinity releases every event at once. */
+  /** Creates a pacer. speed is capture seconds per wall-clock second, and 0 or Infinity releases every event at once. */
   constructor(
     private readonly speed: number,
     private readonly deliver: (event: EcsEvent) => void,
@@ -63,7 +63,10 @@ export class EventPacer {
     this.schedule();
   }
 
-  /** Returns a promise while MAX_PACED_EVENTS are queued, resolved when half are released. */
+  /**
+   * Returns a promise while MAX_PACED_EVENTS are queued, else undefined. The promise resolves when
+   * fewer than half that number are queued.
+   */
   waitForRoom(): Promise<void> | undefined {
     if (this.pending < MAX_PACED_EVENTS) return undefined;
     return new Promise((resolve) => this.roomWaiters.push(resolve));
@@ -75,7 +78,7 @@ export class EventPacer {
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
-  /** Stops releasing; resume() continues where it stopped, shifted by the pause. */
+  /** Stops releasing events. resume() continues where it stopped, with the schedule shifted by the pause. */
   pause(): void {
     if (this.pausedAt !== undefined) return;
     this.pausedAt = this.clock();
@@ -92,7 +95,7 @@ export class EventPacer {
     this.schedule();
   }
 
-  /** Releases every due event; exposed so tests can drive the pacer with their own clock. */
+  /** Releases every due event. It is public so that tests can drive the pacer with their own clock. */
   releaseDue(): void {
     this.timer = undefined;
     if (this.pausedAt !== undefined) return;
@@ -156,14 +159,14 @@ export function pipelineStats(
     transactions: pipeline.counters.transactions,
     alerts: pipeline.counters.alerts,
     lastSequence: 0,
-    // A capture file has no acknowledgement-based loss figure here; gaps are in the summary.
+    // A capture file has no acknowledgement-based loss figure here. Gaps are in the summary.
     loss: { ackedUnseenBytes: 0, estimatedRatio: 0, interfaceDrops: 0 },
   };
 }
 
 export interface ReplayDashboardOptions {
   files: string[];
-  /** Capture seconds per wall-clock second; 0 for as fast as possible. */
+  /** Capture seconds per wall-clock second, or 0 for as fast as possible. */
   speed: number;
   sensor: string;
   version: string;
@@ -188,13 +191,20 @@ export class ReplayDashboard {
     this.dashboard = new Dashboard({
       model: this.model,
       source: `replay ${speedText}`,
-      state: () => (this.finished ? 'end of capture, q quits' : this.pacer.pending > 0 ? `replaying, ${this.pacer.pending} queued` : 'reading'),
+      state: () => this.describeState(),
       onQuit: () => this.quit(),
       onPause: (paused) => (paused ? this.pacer.pause() : this.pacer.resume()),
     });
   }
 
   readonly push = (event: EcsEvent): void => this.pacer.push(event);
+
+  /** Returns the replay state for the header. */
+  private describeState(): string {
+    if (this.finished) return 'end of capture, q quits';
+    if (this.pacer.pending > 0) return `replaying, ${this.pacer.pending} queued`;
+    return 'reading';
+  }
 
   /** Refreshes the header's figures about once a second from the pipeline and the reader's counters. */
   watch(pipeline: Pipeline, counts: () => { packets: number; bytes: number }): void {
@@ -210,7 +220,7 @@ export class ReplayDashboard {
     this.statsTimer = setInterval(update, 1000);
   }
 
-  /** Waits for the paced events to be shown, then for q; then gives the terminal back. */
+  /** Waits until the paced events are shown and then for q, and then gives the terminal back. */
   async finish(): Promise<void> {
     await Promise.race([this.pacer.drained(), this.quitPromise]);
     this.finished = true;
@@ -221,7 +231,7 @@ export class ReplayDashboard {
     this.dashboard.destroy();
   }
 
-  /** Stops the replay and ends finish(); q, Ctrl-C and SIGTERM call it. */
+  /** Stops the replay and ends finish(). q, Ctrl-C and SIGTERM call it. */
   quit(): void {
     this.quitRequested = true;
     this.pacer.stop();

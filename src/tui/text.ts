@@ -3,7 +3,7 @@ import { sanitizeForTerminal } from '../events/sanitize.js';
 /**
  * Text preparation for the dashboard. Every string that came from the wire (EHLO names,
  * addresses, subjects, file names, alert messages that quote them) goes through safeText before
- * blessed sees it, because blessed passes escape bytes through to the terminal and interprets
+ * it reaches blessed, because blessed passes escape bytes through to the terminal and interprets
  * `{tags}` in content.
  */
 
@@ -40,7 +40,7 @@ export function codePointWidth(code: number): number {
   return 1;
 }
 
-/** Returns the terminal columns text takes. */
+/** Returns the number of terminal columns text takes. */
 export function displayWidth(text: string): number {
   let width = 0;
   for (let i = 0; i < text.length; i++) {
@@ -86,10 +86,10 @@ export function escapeTags(text: string): string {
 }
 
 /**
- * Returns untrusted text ready for a blessed element with tags on: control characters, DEL,
- * C1 controls, bidirectional overrides and U+2028/U+2029 shown as visible escapes ("\x1b",
- * "\u2028"), cut to width columns with an ellipsis, then padded to width when pad is set, and
- * tag braces escaped last so that the cut never splits a tag.
+ * Returns untrusted text ready for a blessed element with tags on. Control characters, DEL, C1
+ * controls, bidirectional overrides and U+2028/U+2029 are shown as visible escapes ("\x1b",
+ * "\u2028"). The text is then cut to width columns with an ellipsis and padded to width when pad
+ * is set. Tag braces are escaped last, so the cut never splits a tag.
  */
 export function safeText(value: unknown, width = Infinity, pad = false): string {
   let text = value === undefined || value === null ? '' : String(value);

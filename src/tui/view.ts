@@ -126,9 +126,11 @@ export class Dashboard {
       this.screen.render();
       return;
     }
+
     this.drawnVersion = this.model.version;
     // The stacked layout sizes the device table by the number of devices.
     if (Math.min(this.model.devices.size, 1000) !== this.laidOutDevices) this.layout();
+
     this.drawHeader();
     const list = this.model.deviceList(this.filter, this.sort);
     this.drawDevices(list);
@@ -158,18 +160,20 @@ export class Dashboard {
     const chartHeight = 2 * (chartRows + 1);
     const middleTop = 2;
     const middleHeight = Math.max(4, height - middleTop - 1 - chartHeight);
+
     if (width >= 160) {
       const alertsWidth = Math.floor(width * 0.4);
       place(this.devicesBox, middleTop, 0, width - alertsWidth - 1, middleHeight);
       place(this.alertsBox, middleTop, width - alertsWidth, alertsWidth, middleHeight);
     } else {
-      // The device table takes the rows its devices need, at most 60 % of the middle; the alerts
-      // get the rest.
+      // The device table takes the rows its devices need, up to 60 % of the middle, and the
+      // alerts get the rest.
       const wanted = this.model.devices.size + 2;
       const devicesHeight = Math.max(Math.min(5, middleHeight - 2), Math.min(wanted, Math.ceil(middleHeight * 0.6)));
       place(this.devicesBox, middleTop, 0, width, devicesHeight);
       place(this.alertsBox, middleTop + devicesHeight, 0, width, middleHeight - devicesHeight);
     }
+
     place(this.chartBox, middleTop + middleHeight, 0, width, chartHeight);
     place(this.detailBox, middleTop, 0, width, height - middleTop - 1);
     this.pageRows = Math.max(1, Number(this.devicesBox.height) - 2);
@@ -180,13 +184,15 @@ export class Dashboard {
     const stats = model.stats;
     const width = Number(this.screen.width);
     const state = this.options.state?.() ?? '';
-    // Each line is built from parts in order of importance; parts that do not fit are left out.
+
+    // Each line is built from parts in order of importance. Parts that do not fit are left out.
     const line1: HeaderPart[] = [{ text: 'mailtap', style: 'bold' }];
     if (stats !== undefined) line1.push({ text: `sensor ${stats.sensor}` }, { text: `up ${formatDuration(stats.uptimeSeconds)}` });
     if (state !== '') line1.push({ text: state, style: 'yellow-fg}{bold' });
     if (this.paused) line1.push({ text: ' PAUSED ', style: 'black-fg}{yellow-bg' });
     line1.push({ text: this.options.source });
     if (stats !== undefined && stats.sources.length > 0) line1.push({ text: `on ${stats.sources.join(', ')}`, cut: true });
+
     const line2: HeaderPart[] = [
       { text: statsSummary(stats) },
       { text: `devices ${compactCount(model.devices.size)}  alerts ${compactCount(model.alerts.size)}` },
@@ -235,6 +241,7 @@ export class Dashboard {
       ' ' +
       'LAST SEEN' +
       '{/underline}';
+
     const lines = [title, head];
     const now = this.model.now;
     for (let i = this.scrollTop; i < Math.min(list.length, this.scrollTop + rows); i++) {
@@ -255,6 +262,7 @@ export class Dashboard {
       // statusCell ends with {/}, which closes every tag, so the selected row opens inverse twice.
       lines.push(i === index && this.mode !== 'detail' ? `{inverse}${status}{inverse}${rest}{/inverse}` : status + rest);
     }
+
     if (list.length === 0) lines.push(this.filter !== '' ? '(no device matches the filter)' : '(no devices yet)');
     this.devicesBox.setContent(lines.join('\n'));
   }
@@ -314,6 +322,7 @@ export class Dashboard {
       this.detailBox.setContent('(the device is no longer kept)');
       return;
     }
+
     const now = this.model.now;
     const field = (name: string, value: string | undefined) =>
       value !== undefined && value !== '' ? `{bold}${name.padEnd(11)}{/bold}${safeText(value, width - 11)}` : undefined;
@@ -449,7 +458,7 @@ export class Dashboard {
   private applyFilter(filter: string): void {
     this.filter = filter;
     // The Enter or Escape that closes the filter line also reaches the screen's key handlers
-    // after this one; the mode stays "filter" until they ran, so Enter does not open details.
+    // after this one. The mode stays "filter" until they have run, so Enter does not open details.
     setImmediate(() => {
       this.mode = 'main';
       this.draw(true);
@@ -458,6 +467,7 @@ export class Dashboard {
     this.selectedKey = undefined;
     this.userSelected = false;
   }
+
   /** Device count (capped at 1000) that the current layout was made for. */
   private laidOutDevices = -1;
 
@@ -472,7 +482,7 @@ export class Dashboard {
     this.draw(true);
   }
 
-  /** Moves the selection (or scrolls the detail view) by delta rows; ±Infinity goes to the end. */
+  /** Moves the selection (or scrolls the detail view) by delta rows. ±Infinity goes to the first or last row. */
   private move(delta: number): void {
     if (this.mode === 'detail') {
       this.detailBox.scroll(Math.max(-1e6, Math.min(1e6, delta)));
@@ -480,8 +490,10 @@ export class Dashboard {
       return;
     }
     if (this.mode !== 'main') return;
+
     const list = this.model.deviceList(this.filter, this.sort);
     if (list.length === 0) return;
+
     const current = this.selectedKey !== undefined ? Math.max(0, list.findIndex((d) => d.key === this.selectedKey)) : 0;
     const next = Math.max(0, Math.min(list.length - 1, current + Math.max(-list.length, Math.min(list.length, delta))));
     this.selectedIndex = next;

@@ -64,7 +64,7 @@ let dir = '';
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'mt7-tui-'));
-  // Allow resize-window on detached sessions; each session keeps its own size.
+  // Allow resize-window on detached sessions, so each session keeps its own size.
   tmux('start-server', ';', 'set-option', '-g', 'window-size', 'manual');
 });
 
@@ -263,7 +263,7 @@ describe('dashboard on a sensor feed', () => {
 
   before(async () => {
     events = readRecords(STORY, ['--config', STORY_CONFIG]);
-    // The server holds back the laptop's transaction and what follows it until the reconnect.
+    // The server withholds the laptop's transaction and what follows it until the reconnect.
     laptopAt = events.findIndex((event) => event.source?.ip === '10.98.0.162');
     stored = laptopAt;
     server = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/v1/events' });

@@ -27,7 +27,7 @@ function notifyConfig(notify: Record<string, unknown>): Config {
   return configSchema.parse({ notify });
 }
 
-/** A webhook receiver that answers with the given statuses in turn, then 204. */
+/** Starts a webhook receiver that replies with the given statuses in turn, then 204. */
 async function receiver(statuses: number[]): Promise<{ server: Server; url: string; bodies: string[] }> {
   const bodies: string[] = [];
   const server = createHttpServer((request, response) => {
@@ -199,7 +199,7 @@ describe('notify syslog', () => {
   });
 });
 
-/** An SMTP relay on 127.0.0.1 without STARTTLS that records every login and message it gets. */
+/** Starts an SMTP relay on 127.0.0.1 without STARTTLS that records every login and message it receives. */
 async function plainRelay(): Promise<{ server: SMTPServer; port: number; logins: string[]; messages: number }> {
   const relay = { logins: [] as string[], messages: 0 };
   const server = new SMTPServer({
@@ -224,7 +224,7 @@ async function plainRelay(): Promise<{ server: SMTPServer; port: number; logins:
   return Object.assign(relay, { server, port });
 }
 
-/** A logger that keeps the messages of error() calls. */
+/** Returns a logger that keeps the messages of error() calls. */
 function errorLog(): { logger: Logger; errors: string[] } {
   const errors: string[] = [];
   return { logger: { info() {}, warn() {}, error: (_fields: object, message: string) => errors.push(message) }, errors };
@@ -244,7 +244,8 @@ describe('notify email', () => {
     assert.deepEqual(relay.logins, []);
     assert.equal(relay.messages, 0);
     assert.equal(notifier.counters.failed, 2);
-    // A STARTTLS failure is permanent: no retries, and the second failure repeats the first.
+    // A STARTTLS failure is permanent, so there are no retries. The second, identical failure is
+    // counted but not logged.
     assert.equal(notifier.counters.retries, 0);
     assert.equal(log.errors.length, 1);
     assert.match(log.errors[0] as string, /STARTTLS failed at smtp:\/\/127\.0\.0\.1:\d+/);

@@ -12,14 +12,14 @@ import { FeedClient } from '../../src/tui/feed.js';
 import type { EcsEvent } from '../../src/events/ecs.js';
 
 /**
- * A small feed server that speaks the sensor's protocol: hello with last_seq, then on subscribe
+ * A small feed server that implements the sensor's protocol: hello with last_seq, then on subscribe
  * the stored events after `since`, `live`, and a stats message. Stored events are seq 1..N.
  */
 class FakeFeed {
   readonly server: WebSocketServer;
   readonly subscriptions: Array<{ since?: number; authorization?: string }> = [];
   stored = 10;
-  /** last_seq for the hello when it should differ from `stored`. */
+  /** last_seq of the hello when it differs from `stored`. */
   helloLastSeq: number | undefined;
   sockets: WebSocket[] = [];
 
@@ -199,7 +199,7 @@ describe('FeedClient', () => {
     const client = new FeedClient({ url: feed.url, onEvent: (event) => ids.push(event.event.id), minBackoffMs: 20, initialReplay: 2 });
     client.start();
     await until(() => client.state === 'live' && ids.length === 2);
-    // The server's store now ends at 3, though its hello claims 20: only the live reset tells.
+    // The server's store now ends at 3, though its hello claims 20, so only the live reset shows the change.
     feed.stored = 3;
     feed.helloLastSeq = 20;
     feed.sockets[0].close(1001, 'sensor shutting down');
@@ -212,7 +212,7 @@ describe('FeedClient', () => {
     client.stop();
   });
 
-  it('says when the sensor refuses the token', async () => {
+  it('reports a rejected or missing token', async () => {
     const sensor = await sensorFeed();
     const wrong = new FeedClient({ url: sensor.feed.url, token: `${TOKEN}-wrong`, onEvent: () => {}, minBackoffMs: 20, maxBackoffMs: 5000 });
     const missing = new FeedClient({ url: sensor.feed.url, onEvent: () => {}, minBackoffMs: 20, maxBackoffMs: 5000 });
@@ -221,7 +221,8 @@ describe('FeedClient', () => {
       missing.start();
       await until(() => wrong.state === 'disconnected' && missing.state === 'disconnected');
       assert.equal(wrong.lastError, 'the sensor refused the token (HTTP 401)');
-      // A refused token is retried at the slowest rate.
+      assert.equal(wrong.tokenRejected, true);
+      // A rejected token is retried at the slowest rate.
       assert.match(wrong.describe(), /^the sensor refused the token \(HTTP 401\), retrying in [45] s$/);
       assert.equal(missing.lastError, 'the sensor requires a token (HTTP 401): give --token');
     } finally {

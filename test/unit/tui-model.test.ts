@@ -174,4 +174,15 @@ describe('DashboardModel', () => {
     assert.equal(model.invalidEvents, 2);
     assert.equal(model.devices.size, 0);
   });
+
+  it('counts a deviceless alert once', () => {
+    const model = new DashboardModel();
+    const event = alert(T0, 'unused', 'relay_bypass', 'high', 1);
+    delete (event.mailtap as Record<string, unknown>).device;
+    delete (event as Record<string, unknown>).source;
+    model.ingest(event);
+    assert.equal(model.invalidEvents, 1);
+    assert.equal(model.alerts.size, 0);
+    assert.equal(model.devices.size, 0);
+  });
 });

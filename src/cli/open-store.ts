@@ -7,7 +7,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { defaultConfig, loadConfig } from '../config/load.js';
 import { EventStore } from '../store/index.js';
 
-/** Why a store could not be opened; a query asks the running sensor for 'locked' and 'permission'. */
+/** Reason a store could not be opened. For 'locked' and 'permission', a query tries the running sensor. */
 export type StoreOpenReason = 'missing' | 'locked' | 'permission' | 'other';
 
 /** A store that cannot be opened: the CLI prints the message and exits with status 1. */

@@ -55,10 +55,10 @@ ${STORE_HELP}
   -h, --help      this help`;
 
 /**
- * Runs a query command on the store of --db, else of the configuration's store.path, read
- * directly or, while a running sensor holds it, through the sensor's control socket. A store
- * that neither way reaches (missing, locked, no permission) ends in one line on stderr and
- * status 1, and so does a sensor that fails while it answers.
+ * Runs a query command on the store of --db, else of the configuration's store.path. The store
+ * is read directly or, while a running sensor has it open, through the sensor's control socket.
+ * A store that neither way reaches (missing, locked, no permission) ends in one line on stderr
+ * and status 1, and so does a sensor that fails while it replies.
  */
 async function withStore(where: StoreLocation, work: (store: StoreReader) => Promise<number>): Promise<number> {
   let store: StoreReader;
@@ -143,24 +143,33 @@ function printJson(event: unknown): void {
   process.stdout.write(escapeJsonForTerminal(JSON.stringify(event)) + '\n');
 }
 
+/** Prints a command's help text to stdout and returns exit status 0. */
+function printHelp(help: string): number {
+  process.stdout.write(help + '\n');
+  return 0;
+}
+
+/** Options of every query command: where the store is, and -h. */
+const STORE_OPTIONS = {
+  db: { type: 'string' },
+  config: { type: 'string' },
+  socket: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+/** Options of the commands that list events, `alerts` and `messages`. */
+const LIST_OPTIONS = {
+  ...STORE_OPTIONS,
+  since: { type: 'string' },
+  device: { type: 'string' },
+  json: { type: 'boolean', default: false },
+} as const;
+
 /** Runs `mailtap alerts`. Returns the exit status. */
 export async function runAlerts(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      db: { type: 'string' },
-      config: { type: 'string' },
-      socket: { type: 'string' },
-      since: { type: 'string' },
-      device: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(ALERTS_HELP + '\n');
-    return 0;
-  }
+  const { values } = parseArgs({ args: argv, options: LIST_OPTIONS });
+  if (values.help) return printHelp(ALERTS_HELP);
+
   return withStore(values, async (store) => {
     const since = await sinceTime(store, values.since);
     let device: string | undefined;
@@ -203,7 +212,7 @@ export async function runAlerts(argv: string[]): Promise<number> {
   });
 }
 
-/** True when one of the transaction's recipients is in `domain` (lower case). */
+/** Returns whether one of the transaction's recipients is in `domain` (lower case). */
 function hasRecipientIn(event: EcsEvent, domain: string): boolean {
   const rcpts: unknown[] = ((event.smtp as Fields | undefined)?.rcpt_to as unknown[] | undefined) ?? [];
   const suffix = '@' + domain;
@@ -212,23 +221,9 @@ function hasRecipientIn(event: EcsEvent, domain: string): boolean {
 
 /** Runs `mailtap messages`. Returns the exit status. */
 export async function runMessages(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      db: { type: 'string' },
-      config: { type: 'string' },
-      socket: { type: 'string' },
-      device: { type: 'string' },
-      since: { type: 'string' },
-      to: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write(MESSAGES_HELP + '\n');
-    return 0;
-  }
+  const { values } = parseArgs({ args: argv, options: { ...LIST_OPTIONS, to: { type: 'string' } } });
+  if (values.help) return printHelp(MESSAGES_HELP);
+
   if (values.device === undefined || values.device === '') {
     throw new UsageError('missing --device: give a label, MAC or IP address');
   }
@@ -276,17 +271,10 @@ export async function runShow(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: {
-      db: { type: 'string' },
-      config: { type: 'string' },
-      socket: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
+    options: STORE_OPTIONS,
   });
-  if (values.help) {
-    process.stdout.write(SHOW_HELP + '\n');
-    return 0;
-  }
+  if (values.help) return printHelp(SHOW_HELP);
+
   if (positionals.length !== 1) throw new UsageError('expected exactly one event id');
   const id = positionals[0] as string;
   return withStore(values, async (store) => {

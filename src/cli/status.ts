@@ -55,7 +55,7 @@ export function formatStatus(stats: SensorStats): string {
   return rows.map(([label, value]) => `${label.padEnd(width)}  ${value}`).join('\n');
 }
 
-/** Runs `mailtap status`; returns the exit status. */
+/** Runs `mailtap status`. Returns the exit status. */
 export async function runStatus(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,

@@ -1,6 +1,6 @@
 /**
- * Where the query commands read their rows: the store directory itself, or, while a running
- * sensor holds the store's LevelDB LOCK, that sensor through its control socket. Both give the
+ * Sources of the query commands' rows: the store directory itself or, while a running sensor
+ * locks the store's LevelDB LOCK file, that sensor through its control socket. Both return the
  * same rows, so query.ts and devices.ts filter and format them the same way.
  */
 import { defaultConfig, loadConfig } from '../config/load.js';
@@ -28,9 +28,9 @@ export function querySocketPath(where: StoreLocation): string {
 }
 
 /**
- * Opens the store of `where` for reading. When LevelDB refuses it because another process holds
- * its LOCK, or for lack of permission, the sensor at the control socket serves the queries instead. Throws
- * StoreOpenError with one line when neither works.
+ * Opens the store of `where` for reading. When LevelDB rejects the open because another process
+ * locks the store, or for lack of permission, the sensor at the control socket serves the queries
+ * instead. Throws StoreOpenError with one line when neither works.
  */
 export async function openStoreReader(where: StoreLocation): Promise<StoreReader> {
   const dir = storeDirectory(where.db, where.config);
@@ -40,7 +40,7 @@ export async function openStoreReader(where: StoreLocation): Promise<StoreReader
     if (!(error instanceof StoreOpenError) || (error.reason !== 'locked' && error.reason !== 'permission')) throw error;
     const path = querySocketPath(where);
     try {
-      // A cheap request that checks that a sensor with a store responds there.
+      // A cheap request that checks that a sensor with a store replies there.
       await sendQuery(path, { query: 'newest' });
     } catch (queryError) {
       const base = error.message.replace(/; stop it first$/, '');

@@ -6,12 +6,12 @@ import type { Config } from '../config/schema.js';
 import { cidrContains, parseCidr, parseMac, type Cidr } from '../config/values.js';
 import type { EcsEvent } from '../events/ecs.js';
 
-/** Subprotocol the server selects; browsers offer it with "mailtap.token.TOKEN". */
+/** Subprotocol the server selects. Browsers offer it together with "mailtap.token.TOKEN". */
 export const SUBPROTOCOL = 'mailtap.v1';
 export const TOKEN_SUBPROTOCOL_PREFIX = 'mailtap.token.';
 export const FEED_PATH = '/v1/events';
 
-/** Close codes the server uses; docs/feed.md lists them for clients. */
+/** Close codes the server uses. docs/feed.md lists them for clients. */
 export const CLOSE_CODES = {
   /** The server or sensor shuts down. */
   goingAway: 1001,
@@ -19,9 +19,9 @@ export const CLOSE_CODES = {
   policyViolation: 1008,
   /** A message larger than feed.max_payload (sent by the ws library itself). */
   messageTooBig: 1009,
-  /** Replay from the store failed; the client may reconnect with since. */
+  /** Replay from the store failed. The client may reconnect with since. */
   internalError: 1011,
-  /** The client's queue exceeded feed.max_buffered; reconnect with since. */
+  /** The client's queue exceeded feed.max_buffered. The client may reconnect with since. */
   slowConsumer: 4000,
 } as const;
 
@@ -53,9 +53,9 @@ export class ProtocolError extends Error {
 
 export interface Subscription {
   since?: number;
-  /** Undefined: every type, stats included. */
+  /** Event types to send. Undefined means every type, stats included. */
   types?: ReadonlySet<string>;
-  /** 1 (low) to 4 (critical); applies to alerts only, other events have no severity. */
+  /** Minimum severity rank, 1 (low) to 4 (critical). It applies to alerts only, because other events have no severity. */
   minSeverity: number;
   device?: DeviceMatcher;
 }
@@ -122,7 +122,7 @@ export interface EventFacts {
   action: string;
   /** event.dataset without the "mailtap." prefix. */
   dataset: string;
-  /** 1 to 4 for alerts, 0 for events without a severity. */
+  /** Severity rank: 1 to 4 for alerts, 0 for events without a severity. */
   severity: number;
   event: EcsEvent;
 }
@@ -158,7 +158,7 @@ interface EventEndpoints {
   mailtap?: { device?: { key?: string; label?: string; mac?: string; ips?: string[] } };
 }
 
-/** Normalizes "AA-BB-..." and "aa:bb:..." to the colon form; other text stays unchanged. */
+/** Normalizes "AA-BB-..." and "aa:bb:..." to the colon form. Other text stays unchanged. */
 function macText(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   return parseMac(text) ?? text;

@@ -3,9 +3,9 @@
  * `event()`. Each client gets the events that pass its filter, in sequence order, after a replay
  * from the store when it subscribed with `since`.
  *
- * Replay hands over to live without a gap or a duplicate: the client starts collecting live
- * events before the store iterator opens (LevelDB iterators read a snapshot taken when they
- * open), so every event is either in the snapshot or collected, and both are deduplicated by
+ * Replay hands over to live without a gap or a duplicate. The client starts collecting live
+ * events before the store iterator opens, and LevelDB iterators read a snapshot taken when they
+ * open. So every event is either in the snapshot or collected, and the two are deduplicated by
  * sequence number.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -46,7 +46,7 @@ const SILENT: Logger = { info() {}, warn() {}, error() {} };
 
 export interface FeedOptions {
   config: Config;
-  /** Needed for `since` replay; without it clients get live events only. */
+  /** Event store for `since` replay. Without it, clients get live events only. */
   store?: EventStore;
   logger?: Logger;
   /** The mailtap version for the hello message. */
@@ -59,7 +59,7 @@ export interface FeedOptions {
 export class FeedStartError extends Error {
   readonly code = 'MAILTAP_ERR_FEED';
 
-  /** `config` when the configuration forbids the start (exit status 2), `listen` for the system's refusal. */
+  /** `config` when the configuration forbids the start (exit status 2), `listen` when the listen call fails. */
   constructor(
     message: string,
     readonly reason: 'config' | 'listen' = 'listen',
@@ -68,15 +68,15 @@ export class FeedStartError extends Error {
   }
 }
 
-/** Invalid messages a client may send before it is closed with 1008. */
+/** Maximum number of invalid messages a client may send before it is closed with 1008. */
 const MAX_CLIENT_ERRORS = 10;
-/** Subscribe messages a client may send per minute: each one restarts its replay from the store. */
+/** Maximum number of subscribe messages per client and minute, because each one restarts its replay from the store. */
 const MAX_SUBSCRIBES_PER_MINUTE = 30;
 /** Milliseconds a client gets to complete the close handshake on shutdown before it is terminated. */
 const SHUTDOWN_GRACE_MS = 1000;
 /** Milliseconds between checks of a replaying client's socket while the replay waits for it to drain. */
 const DRAIN_POLL_MS = 5;
-/** Rejected logins logged one by one per minute; the rest are counted and reported in one line. */
+/** Maximum number of rejected logins logged one by one per minute. The rest are counted and reported in one line. */
 const REJECTIONS_LOGGED_PER_MINUTE = 3;
 
 export interface FeedCounters {
@@ -91,7 +91,7 @@ export interface FeedCounters {
   deadClients: number;
   clientErrors: number;
   replayErrors: number;
-  /** Times a replaying client's collected live events passed feed.max_buffered and were dropped for another store pass. */
+  /** Number of times a replaying client's collected live events passed feed.max_buffered and were dropped for another store pass. */
   replayOverflows: number;
 }
 
@@ -104,13 +104,13 @@ interface Prepared {
 
 class FeedClient {
   subscription: Subscription | undefined;
-  /** Bumped by every subscribe, so that a replay of an earlier subscribe stops. */
+  /** Counter incremented by every subscribe, so that the replay of an earlier subscribe stops. */
   generation = 0;
   replaying = false;
   /** Live events that arrived during the replay. */
   collected: Prepared[] = [];
   collectedBytes = 0;
-  /** The collected events passed feed.max_buffered and were dropped: the replay reads them from the store. */
+  /** Flag set when the collected events passed feed.max_buffered and were dropped, so the replay reads them from the store. */
   overflowed = false;
   /** The newest sequence this client has been sent or has passed over by its filter. */
   lastSeq = 0;
@@ -224,7 +224,7 @@ export class FeedServer implements EventConsumer {
     return instance;
   }
 
-  /** The address the server listens on; the port is the real one when 0 was configured. */
+  /** Address the server listens on. The port is the real one when port 0 was configured. */
   get address(): ListenAddress {
     const info = this.server.address() as AddressInfo;
     return { host: info.address, port: info.port };
@@ -272,7 +272,10 @@ export class FeedServer implements EventConsumer {
     }
   }
 
-  /** Sends the figures to clients subscribed to stats, at most once per feed.stats_interval. */
+  /**
+   * Sends the figures to clients subscribed to stats. Calls within 90% of feed.stats_interval of
+   * the last send are skipped, so a timer that fires slightly early still sends.
+   */
   stats(stats: SensorStats): void {
     const now = Date.now();
     if (now - this.lastStatsAt < this.options.config.feed.stats_interval * 900) return;
@@ -361,7 +364,10 @@ export class FeedServer implements EventConsumer {
     window.suppressed = 0;
   }
 
-  /** Checks the Bearer token or the token subprotocol in constant time; no tokens: everyone. */
+  /**
+   * Checks the Bearer token or the token subprotocol in constant time. Every client is authorized
+   * when feed.tokens is empty. Only the first 4 candidate tokens of a request are compared.
+   */
   private authorized(request: IncomingMessage): boolean {
     if (this.tokenDigests.length === 0) return true;
     const candidates: string[] = [];
@@ -450,6 +456,7 @@ export class FeedServer implements EventConsumer {
     client.collected = [];
     client.collectedBytes = 0;
     client.overflowed = false;
+
     const since = subscription.since;
     if (since === undefined) {
       client.replaying = false;
@@ -457,8 +464,9 @@ export class FeedServer implements EventConsumer {
       this.send(client, { type: 'live', seq: this.lastSeq });
       return;
     }
-    // A since above the newest sequence comes from another store (the sensor started over): every
-    // later event has a smaller number than it, so the client starts again at last_seq.
+
+    // A since above the newest sequence comes from another store because the sensor started over.
+    // Every later event has a smaller number than it, so the client starts again at last_seq.
     const reset = since > this.lastSeq ? { reset: true } : {};
     const store = this.options.store;
     if (store === undefined) {
@@ -468,13 +476,15 @@ export class FeedServer implements EventConsumer {
       this.send(client, { type: 'live', seq: this.lastSeq, ...reset });
       return;
     }
+
     if (since > this.lastSeq) {
       client.replaying = false;
       client.lastSeq = this.lastSeq;
       this.send(client, { type: 'live', seq: this.lastSeq, reset: true });
       return;
     }
-    // Collecting starts before the iterator opens: see the file comment.
+
+    // Collecting starts before the iterator opens, as the file comment explains.
     client.replaying = true;
     client.lastSeq = since;
     this.replay(client, store, client.generation).catch((error: unknown) => {
@@ -486,9 +496,9 @@ export class FeedServer implements EventConsumer {
 
   /**
    * Sends the stored events after client.lastSeq, paced by the socket: the replay waits whenever
-   * half of feed.max_buffered is queued. Live events that arrive meanwhile are collected; when they
-   * pass feed.max_buffered they are dropped and the replay reads them from the store in another
-   * pass, since every event is stored before it reaches the feed. The replay hands over to live
+   * half of feed.max_buffered is queued. Live events that arrive meanwhile are collected. When they
+   * pass feed.max_buffered, they are dropped and the replay reads them from the store in another
+   * pass, because every event is stored before it reaches the feed. The replay hands over to live
    * once a pass ends with the collected events intact and room for them in the socket's queue.
    */
   private async replay(client: FeedClient, store: EventStore, generation: number): Promise<void> {
@@ -504,7 +514,7 @@ export class FeedServer implements EventConsumer {
         if (client.subscription !== undefined && matches(client.subscription, facts)) {
           const data = serialize(seq, event);
           if (client.ws.bufferedAmount + data.length > maxBuffered / 2) {
-            // A new subscribe may start its own replay meanwhile; it owns lastSeq then.
+            // A new subscribe may start its own replay meanwhile, and that replay then owns lastSeq.
             if (!(await this.waitForRoom(client, () => client.ws.bufferedAmount <= maxBuffered / 4, current))) return;
           }
           client.ws.send(data, { binary: false });
@@ -527,8 +537,8 @@ export class FeedServer implements EventConsumer {
   }
 
   /**
-   * Waits until `ready()` holds. Returns false when the replay was superseded, or when the socket
-   * took no data for half of feed.heartbeat: that client has stopped reading and is closed with 4000.
+   * Waits until `ready()` returns true. Returns false when the replay was superseded, or when the
+   * socket took no data for half of feed.heartbeat. Such a client has stopped reading and is closed with 4000.
    */
   private async waitForRoom(client: FeedClient, ready: () => boolean, current: () => boolean): Promise<boolean> {
     const stallMs = this.options.config.feed.heartbeat * 500;
@@ -550,7 +560,7 @@ export class FeedServer implements EventConsumer {
     return true;
   }
 
-  /** Keeps a live event for a client in replay; past feed.max_buffered the replay reads them from the store instead. */
+  /** Keeps a live event for a client in replay. Past feed.max_buffered, the replay reads the events from the store instead. */
   private collect(client: FeedClient, prepared: Prepared): void {
     if (client.overflowed || !matches(client.subscription as Subscription, prepared.facts)) return;
     client.collected.push(prepared);
@@ -602,7 +612,7 @@ export class FeedServer implements EventConsumer {
     client.ws.send(JSON.stringify(message));
   }
 
-  /** Drops clients that did not answer the previous ping, and pings the others. */
+  /** Drops clients that sent no pong to the previous ping, and pings the others. */
   private ping(): void {
     if (this.rejections.suppressed > 0 && Date.now() - this.rejections.windowStart >= 60_000) this.flushRejections();
     for (const client of this.clients) {

@@ -6,16 +6,16 @@ import type { SensorStats } from '../events/consumer.js';
 import { MAX_QUERY_CONNECTIONS, serveQuery, type StoreQueries } from './query.js';
 
 /**
- * The control socket of a running sensor: a UNIX stream socket that takes one request line
- * and replies, then closes the connection. "status\n" gets one JSON line of SensorStats
- * (`mailtap status` is its client); a JSON line with a "query" member is a read-only store
- * query, answered by query.ts (the client of `mailtap alerts`, `messages`, `show`, `devices`).
+ * The control socket of a running sensor: a UNIX stream socket that reads one request line,
+ * replies, then closes the connection. "status\n" gets one JSON line of SensorStats, and
+ * `mailtap status` is its client. A JSON line with a "query" member is a read-only store query,
+ * served by query.ts, whose clients are `mailtap alerts`, `messages`, `show` and `devices`.
  */
 
 /** Socket path of the systemd service: RuntimeDirectory=mailtap gives /run/mailtap. */
 export const SERVICE_SOCKET_PATH = '/run/mailtap/mailtap.sock';
 
-/** Longest request line accepted; a client that sends more without a newline is disconnected. */
+/** Maximum request line length in bytes. A client that sends more without a newline is disconnected. */
 export const MAX_REQUEST_BYTES = 2048;
 
 /** Time a client has to send its request before the server closes the connection. */
@@ -25,9 +25,9 @@ export const REQUEST_TIMEOUT_MS = 5000;
 const NOT_RUNNING_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTSOCK']);
 
 /**
- * Returns the default socket path: $MAILTAP_SOCKET when set; the service's path for root or
- * when /run/mailtap exists (the service runs there, and `mailtap status` should find it);
- * else $XDG_RUNTIME_DIR/mailtap.sock; else mailtap-UID.sock in the temporary directory.
+ * Returns the default socket path, in this order: $MAILTAP_SOCKET when set. The service's path
+ * for root or when /run/mailtap exists, because the service listens there and `mailtap status`
+ * should find it. $XDG_RUNTIME_DIR/mailtap.sock. Else mailtap-UID.sock in the temporary directory.
  */
 export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env): string {
   if (env.MAILTAP_SOCKET) return env.MAILTAP_SOCKET;
@@ -79,11 +79,11 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
-/** What the connections of one control server share. */
+/** State shared by the connections of one control server. */
 interface ServerContext {
   getStats: () => SensorStats;
   store: StoreQueries | undefined;
-  /** Connections that are being answered with a store query. */
+  /** Connections that are being served a store query. */
   queries: Set<Socket>;
 }
 
@@ -96,7 +96,7 @@ function handleConnection(socket: Socket, context: ServerContext): void {
     request += chunk;
     const end = request.indexOf('\n');
     if (end < 0) {
-      if (request.length > MAX_REQUEST_BYTES) socket.destroy();
+      if (Buffer.byteLength(request) > MAX_REQUEST_BYTES) socket.destroy();
       return;
     }
     const command = request.slice(0, end).trim();
@@ -109,7 +109,7 @@ function handleConnection(socket: Socket, context: ServerContext): void {
     if (store === undefined) {
       socket.end(JSON.stringify({ error: 'this sensor has no event store to query' }) + '\n');
     } else if (context.queries.size >= MAX_QUERY_CONNECTIONS) {
-      socket.end(JSON.stringify({ error: `the sensor is answering ${MAX_QUERY_CONNECTIONS} queries already; try again` }) + '\n');
+      socket.end(JSON.stringify({ error: `the sensor is already serving ${MAX_QUERY_CONNECTIONS} queries; try again later` }) + '\n');
     } else {
       context.queries.add(socket);
       void serveQuery(socket, command, store).finally(() => context.queries.delete(socket));

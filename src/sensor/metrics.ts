@@ -15,7 +15,7 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-/** Defines the sensor's metrics on a new registry; each scrape reads the snapshot that current() returns. */
+/** Defines the sensor's metrics on a new registry. Each scrape reads the snapshot that current() returns. */
 export function createMetricsRegistry(current: () => SensorStats): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });

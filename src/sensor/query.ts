@@ -1,7 +1,7 @@
 /**
  * Store queries over the control socket, so that `mailtap alerts`, `messages`, `show` and
- * `devices` work while a running sensor holds the store's LevelDB LOCK. A request is one JSON
- * line; the reply is one JSON line per row, then an end line, then the server closes:
+ * `devices` work while a running sensor locks the store's LevelDB LOCK file. A request is one
+ * JSON line. The reply is one JSON line per row, then an end line, then the server closes:
  *
  *   {"query":"range","since_sequence":N,"since_time":T,"until_time":T,"device":D,"dataset":S,"limit":N}
  *     -> one event per line, then {"end":true,"count":N,"more":BOOL}
@@ -9,9 +9,9 @@
  *   {"query":"devices"}       -> one Device record per line, then {"end":true,...}
  *   {"query":"newest"}        -> {"end":true,"count":0,"more":false,"newest":T|null}
  *
- * An error is one line {"error":"..."}. The server only reads the store. A range reply holds at
- * most MAX_QUERY_EVENTS events; "more" says that the query has further events, which the client
- * fetches with a next request (see SocketStoreReader.range).
+ * An error is one line {"error":"..."}. The server only reads the store. A range reply contains
+ * at most MAX_QUERY_EVENTS events. "more" is true when the query has further events, which the
+ * client fetches with another request (see SocketStoreReader.range).
  */
 import { createConnection, type Socket } from 'node:net';
 import { z } from 'zod';
@@ -27,10 +27,10 @@ export interface StoreQueries {
   newestTimestamp(): Promise<string | undefined>;
 }
 
-/** Maximum number of events in one range reply; a client that expects more sends another request. */
+/** Maximum number of events in one range reply. A client that expects more sends another request. */
 export const MAX_QUERY_EVENTS = 5000;
 
-/** Query connections served at once; a further one gets an error line. */
+/** Maximum number of query connections served at once. A further one gets an error line. */
 export const MAX_QUERY_CONNECTIONS = 4;
 
 /** Time without progress (no byte read or written) after which either side gives up. */
@@ -65,7 +65,7 @@ interface EndLine {
   newest?: string | null;
 }
 
-/** Writes one line and waits while the socket's buffer is full. False when the socket closed. */
+/** Writes one line and waits while the socket's buffer is full. Returns false when the socket closed. */
 async function writeLine(socket: Socket, line: string): Promise<boolean> {
   if (socket.destroyed) return false;
   if (socket.write(line + '\n')) return true;
@@ -150,8 +150,8 @@ export class QueryError extends Error {
 }
 
 /**
- * Sends one request to the sensor at path and returns its rows and end line. The rows of one
- * reply are at most MAX_QUERY_EVENTS, so holding them is bounded.
+ * Sends one request to the sensor at path and returns its rows and end line. One reply has at
+ * most MAX_QUERY_EVENTS rows, so keeping them in memory is bounded.
  */
 export function sendQuery(path: string, request: QueryRequest, timeoutMs = QUERY_IDLE_TIMEOUT_MS): Promise<{ rows: unknown[]; end: EndLine }> {
   return new Promise((resolve, reject) => {

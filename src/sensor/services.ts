@@ -8,7 +8,7 @@ import type { StoreQueries } from './query.js';
 /**
  * Starts the control socket (always) and the Prometheus endpoint (when metrics.listen is set)
  * of a live sensor, and returns them as one event consumer whose close() stops both. With a
- * store, the control socket also answers read-only store queries from it. The servers start
+ * store, the control socket also serves read-only queries of that store. The servers start
  * in the background: a failure is logged and the capture goes on without them.
  */
 export function startSensorServices(

@@ -1,6 +1,6 @@
 /**
- * The query commands while another process holds the store, as `mailtap live` does: they ask
- * that process through its control socket. The expected output is what the same command
+ * The query commands while another process has the store open, as `mailtap live` does. They
+ * query that process through its control socket. The expected output is what the same command
  * prints from the closed store with --db, so both ways must agree byte for byte.
  */
 import assert from 'node:assert/strict';
@@ -38,7 +38,7 @@ function run(args: string[]): Promise<Output> {
   });
 }
 
-describe('query commands through the control socket of the process that holds the store', () => {
+describe('query commands over the control socket', () => {
   let dir: string;
   let db: string;
   let socket: string;
@@ -80,13 +80,13 @@ describe('query commands through the control socket of the process that holds th
     await rm(dir, { recursive: true, force: true });
   });
 
-  test('the closed store gives non-empty answers (the reference output)', () => {
+  test('reference output is not empty', () => {
     assert.equal(direct.get('alerts --json')?.stdout.trimEnd().split('\n').length, 8);
     assert.equal(direct.get('messages --device 10.98.0.31 --json')?.stdout.trimEnd().split('\n').length, 303);
     assert.equal(direct.get('show no-such-id')?.status, 1);
   });
 
-  test('each command prints the same through the socket as from the closed store', async () => {
+  test('socket output matches closed store', async () => {
     const holder = await EventStore.open(db);
     let server: ControlServer | undefined;
     try {
@@ -106,7 +106,7 @@ describe('query commands through the control socket of the process that holds th
     }
   });
 
-  test('a held store and no sensor on the socket is one line naming both, status 1', async () => {
+  test('locked store without sensor fails', async () => {
     const holder = await EventStore.open(db);
     try {
       const missing = join(dir, 'missing.sock');

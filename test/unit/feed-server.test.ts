@@ -30,7 +30,7 @@ function feedConfig(feed: Record<string, unknown> = {}): Config {
   });
 }
 
-/** A transaction-like event from `ip`, padded to about `padding` bytes of JSON. */
+/** Returns a transaction-like event from `ip`, padded to about `padding` bytes of JSON. */
 function smtpEvent(n: number, ip = '10.0.0.5', padding = 0): EcsEvent {
   return {
     '@timestamp': new Date(Date.UTC(2024, 0, 1, 0, 0, n)).toISOString().replace('Z', '000Z'),
@@ -166,7 +166,7 @@ describe('feed authentication', () => {
     }
   });
 
-  test('rejected logins are logged with the address, rate limited, without the token', async () => {
+  test('rejected logins logged, rate limited', async () => {
     const lines: Array<{ fields: Record<string, unknown>; message: string }> = [];
     const logger = {
       info() {},
@@ -224,7 +224,7 @@ describe('feed authentication', () => {
     }
   });
 
-  test('non-loopback address without tokens is refused', async () => {
+  test('non-loopback without tokens rejected', async () => {
     const config = feedConfig({ tokens: [] });
     await assert.rejects(FeedServer.start({ config, listen: { host: '0.0.0.0', port: 0 } }), FeedStartError);
     await assert.rejects(FeedServer.start({ config, listen: { host: '::', port: 0 } }), /not a loopback address/);
@@ -357,7 +357,7 @@ describe('feed subscriptions', () => {
 });
 
 describe('feed replay', () => {
-  test('since=N across a restart yields exactly the events after N', async () => {
+  test('since=N across restart', async () => {
     const dir = await tempDir();
     let store = await EventStore.open(dir);
     let feed = await FeedServer.start({ config: feedConfig(), store });
@@ -421,7 +421,7 @@ describe('feed replay', () => {
     }
   });
 
-  test('since above the last sequence resets to it and delivers later events', async () => {
+  test('since above last sequence resets', async () => {
     const store = await EventStore.open(await tempDir());
     const feed = await FeedServer.start({ config: feedConfig(), store });
     try {
@@ -441,7 +441,7 @@ describe('feed replay', () => {
     }
   });
 
-  test('a replay under a fast event stream catches up instead of being closed', async () => {
+  test('replay under fast stream catches up', async () => {
     const store = await EventStore.open(await tempDir());
     // 64 KiB: the live events that arrive during the replay pass the limit many times over.
     const feed = await FeedServer.start({ config: feedConfig({ max_buffered: '64KiB' }), store });
@@ -473,7 +473,7 @@ describe('feed replay', () => {
     }
   });
 
-  test('a replaying client that stops reading is closed with 4000', async () => {
+  test('stalled replaying client closed with 4000', async () => {
     const store = await EventStore.open(await tempDir());
     // Half a heartbeat (0.5 s) without progress closes the replay, before the heartbeat drops the client.
     const feed = await FeedServer.start({ config: feedConfig({ max_buffered: '64KiB', heartbeat: 1 }), store });
@@ -631,7 +631,7 @@ describe('feed lifecycle', () => {
   });
 
 
-  test('client that stops answering pings is dropped', async () => {
+  test('client without pongs is dropped', async () => {
     const feed = await FeedServer.start({ config: feedConfig({ heartbeat: 0.2 }) });
     try {
       const client = await TestClient.open(feed.url);

@@ -117,7 +117,7 @@ describe('control socket', () => {
 
   it('stale socket file is replaced', async () => {
     const path = join(dir, 'stale.sock');
-    // A sensor killed with SIGKILL leaves its socket file behind with nobody listening.
+    // A sensor killed with SIGKILL leaves its socket file behind with no process listening on it.
     const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`]);
     await once(child.stdout, 'data');
     child.kill('SIGKILL');

@@ -1,7 +1,7 @@
 /**
  * Store queries over the control socket. The expected rows are those of the same EventStore
- * read directly, so the socket must add and lose nothing, also across the replies of at most
- * MAX_QUERY_EVENTS that a long answer takes.
+ * read directly, so the socket must add and lose nothing. This includes long results that take
+ * several replies of at most MAX_QUERY_EVENTS events.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -88,7 +88,7 @@ describe('store queries on the control socket', () => {
     ['a time-ordered query with a limit', { sinceTime: middle, limit: MAX_QUERY_EVENTS + 3 }],
   ];
   for (const [name, query] of queries) {
-    it(`range: ${name} gives the rows of the store`, async () => {
+    it(`range matches store: ${name}`, async () => {
       const expected = await collect(store.range(query));
       const got = await collect(reader.range(query));
       assert.ok(expected.length > 0);
@@ -100,21 +100,21 @@ describe('store queries on the control socket', () => {
     });
   }
 
-  it('get, devices and newestTimestamp give what the store gives', async () => {
+  it('get, devices, newestTimestamp match store', async () => {
     assert.deepEqual(await reader.get('e-17'), await store.get('e-17'));
     assert.equal(await reader.get('no-such-id'), undefined);
     assert.deepEqual(await reader.devices(), [{ key: 'ip:10.0.0.1', label: 'one' }]);
     assert.equal(await reader.newestTimestamp(), isoTime(BASE + Math.floor((COUNT - 1) / 7)));
   });
 
-  it('one reply holds at most MAX_QUERY_EVENTS events and says that more follow', async () => {
+  it('range reply capped, more set', async () => {
     const reply = await exchange(server.path, JSON.stringify({ query: 'range', limit: MAX_QUERY_EVENTS * 10 }) + '\n');
     const lines = reply.trimEnd().split('\n');
     assert.equal(lines.length, MAX_QUERY_EVENTS + 1);
     assert.deepEqual(JSON.parse(lines.at(-1) as string), { end: true, count: MAX_QUERY_EVENTS, more: true });
   });
 
-  it('a request of the wrong shape gets one error line', async () => {
+  it('invalid request gets error line', async () => {
     for (const request of ['{"query":"delete","id":"e-1"}', '{"query":"range","limit":-1}', '{"query":"get"}', '{not json']) {
       const reply = await exchange(server.path, request + '\n');
       assert.match(reply, /^\{"error":"[^\n]+"\}\n$/, request);
@@ -123,8 +123,11 @@ describe('store queries on the control socket', () => {
     assert.equal(store.nextSequence, COUNT + 1);
   });
 
-  it('status still answers, and a server without a store refuses queries', async () => {
+  it('status works beside store queries', async () => {
     assert.equal(JSON.parse(await exchange(server.path, 'status\n')).packets, sampleStats().packets);
+  });
+
+  it('storeless server rejects queries', async () => {
     const bare = await startControlServer(join(dir, 'bare.sock'), () => sampleStats());
     try {
       const reply = await exchange(bare.path, '{"query":"devices"}\n');
@@ -135,8 +138,8 @@ describe('store queries on the control socket', () => {
   });
 });
 
-describe('a store query to a client that does not read', () => {
-  it('pulls events from the store only as fast as the socket takes them', async () => {
+describe('store query to non-reading client', () => {
+  it('reads store at socket pace', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mailtap-query-slow-'));
     const padding = 'x'.repeat(2000);
     let pulled = 0;

@@ -22,7 +22,7 @@ import { CLI, type Fields } from './cli.js';
  * All four hang on bridge mt5br in namespace mt5sw. tc mirrors every frame entering the bridge
  * (the ingress of each bridge port) to veth mt5mir, whose peer mt5tap sits in the root
  * namespace, where mailtap captures. The internet host shares the bridge, reached through
- * on-link routes, so no router is needed; its address is outside networks.internal.
+ * on-link routes, so no router is needed. Its address is outside networks.internal.
  */
 
 const NAMESPACES = ['mt5sw', 'mt5relay', 'mt5office', 'mt5printer', 'mt5inet'];
@@ -42,7 +42,7 @@ const skip = !(isRoot && hasTools) && 'needs root, iproute2 (ip, tc) and swaks';
 
 function run(command: string, ...args: string[]): void {
   const result = spawnSync(command, args, { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')}: ${result.stderr}`);
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr}`);
 }
 
 function inNs(ns: string, ...args: string[]): void {
@@ -78,7 +78,7 @@ function buildNetwork(): void {
     // MTU-sized frames with real checksums, as a switch's mirror port delivers them.
     spawnSync('ip', ['netns', 'exec', host.ns, 'ethtool', '-K', 'eth0', 'tx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']);
     inNs('mt5sw', 'tc', 'qdisc', 'add', 'dev', host.port, 'clsact');
-    // u32 matching 0 against mask 0 takes every frame (the kernel here has no matchall).
+    // u32 matching 0 against mask 0 takes every frame, also on kernels built without matchall.
     inNs('mt5sw', 'tc', 'filter', 'add', 'dev', host.port, 'ingress', 'protocol', 'all', 'u32', 'match', 'u32', '0', '0',
       'action', 'mirred', 'egress', 'mirror', 'dev', 'mt5mir');
   }
@@ -111,7 +111,7 @@ server.listen(25, ${JSON.stringify(address)}, () => process.stdout.write('ready\
   });
 }
 
-/** Runs swaks in a namespace; resolves with the time it finished (after the reply to QUIT). */
+/** Runs swaks in a namespace and resolves with the time it finished (after the reply to QUIT). */
 function swaks(ns: string, server: string, from: string, to: string, subject: string): Promise<number> {
   const args = ['netns', 'exec', ns, 'swaks', '--server', server, '--from', from, '--to', to, '--helo', ns, '--h-Subject', subject];
   return new Promise((resolve, reject) => {
@@ -149,14 +149,14 @@ describe('mailtap live on a mirrored office network', { skip }, () => {
     return new Promise((resolve, reject) => {
       const poll = (): void => {
         if (condition()) resolve();
-        else if (Date.now() > deadline) reject(new Error(`timed out waiting; log so far:\n${stderrText}`));
+        else if (Date.now() > deadline) reject(new Error(`timed out after ${timeoutMs} ms waiting for a condition. Log so far:\n${stderrText}`));
         else setTimeout(poll, 20);
       };
       poll();
     });
   }
 
-  /** Resolves with the record whose subject matches, waiting for it up to timeoutMs. */
+  /** Resolves with the first record that matches, or with undefined after timeoutMs. */
   function waitForRecord(predicate: (record: Fields) => boolean, timeoutMs: number): Promise<Received | undefined> {
     return new Promise((resolve) => {
       const deadline = Date.now() + timeoutMs;
@@ -176,20 +176,20 @@ describe('mailtap live on a mirrored office network', { skip }, () => {
     servers.push(await startSmtpServer(dir, 'mt5inet', '198.51.100.25', 'mx.partner.example'));
     const config = join(dir, 'site.yaml');
     const configText = [
-        'sensor:',
-        '  name: mt5-sensor',
-        'networks:',
-        '  internal: [10.55.0.0/24]',
-        '  relays: [10.55.0.10]',
-        // Tests run side by side: the feed takes a free port, the control socket a private path.
-        'feed:',
-        '  listen: 127.0.0.1:0',
-        'control:',
-        `  socket: ${join(dir, 'mailtap.sock')}`,
-        'capture:',
-        '  stats_interval: 1s',
-        '',
-      ].join('\n');
+      'sensor:',
+      '  name: mt5-sensor',
+      'networks:',
+      '  internal: [10.55.0.0/24]',
+      '  relays: [10.55.0.10]',
+      // Tests run side by side, so the feed takes a free port and the control socket a private path.
+      'feed:',
+      '  listen: 127.0.0.1:0',
+      'control:',
+      `  socket: ${join(dir, 'mailtap.sock')}`,
+      'capture:',
+      '  stats_interval: 1s',
+      '',
+    ].join('\n');
     writeFileSync(config, configText);
     live = spawn(process.execPath, [CLI, 'live', '-i', 'mt5tap', '--config', config, '--db', join(dir, 'db'), '--format', 'json'], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -235,7 +235,7 @@ describe('mailtap live on a mirrored office network', { skip }, () => {
       sent.push({ subject: mail.subject, finished, client: mail.ns, server: mail.server.split(':')[0] as string });
       await waitForRecord((r) => r.email?.subject === mail.subject, 3000);
     }
-    // SIGHUP with a broken file keeps the configuration; with a good one, the new filter applies.
+    // SIGHUP with a broken file keeps the configuration. With a good one, the new filter applies.
     const logged = (msg: string) => waitFor(() => logs.some((entry) => entry.msg === msg), 5000);
     writeFileSync(config, configText + '  stats_intervall: 1s\n');
     live.kill('SIGHUP');
@@ -306,7 +306,7 @@ describe('mailtap live on a mirrored office network', { skip }, () => {
   });
 
   test('feed delivers every stored record', () => {
-    // stdout prints each event after the store; the feed gets the same events in the same order.
+    // stdout prints each event after the store, and the feed gets the same events in the same order.
     const printed = records.map((r) => `${r.record.event.sequence} ${r.record.event.id}`);
     const delivered = feedEvents.map((event) => `${event.event.sequence} ${event.event.id}`);
     assert.ok(printed.length >= sent.length, `${printed.length} records printed`);
@@ -389,7 +389,7 @@ describe('mailtap live with frames lost on the mirror', { skip }, () => {
     const stopped = logs.find((entry) => entry.msg === 'capture stopped');
     assert.ok(stopped, stderrText);
     t.diagnostic(`loss: ${JSON.stringify(stopped.stats.loss)}`);
-    // Every byte the client sent is missing from the capture, but the relay's ACKs are there.
+    // The client's data segments are missing from the capture, but the relay's ACKs are there.
     assert.ok(stopped.stats.loss.ackedUnseenBytes > 100, JSON.stringify(stopped.stats.loss));
     assert.ok(stopped.stats.loss.estimatedRatio > 0.05, JSON.stringify(stopped.stats.loss));
     // The drops happen in tc before the interface, which counts none.

@@ -33,7 +33,7 @@ function cleanUp(): void {
   spawnSync('ip', ['netns', 'del', SERVER_NS]);
 }
 
-/** Collects a child's stdout lines and resolves waitFor() once a line matches. */
+/** Collects the lines of a child's output stream and resolves waitFor() once a line matches. */
 class LineWatcher {
   readonly lines: string[] = [];
   private waiters: { test: (line: string) => boolean; resolve: (line: string) => void }[] = [];
@@ -48,7 +48,12 @@ class LineWatcher {
         const line = rest.slice(0, end);
         rest = rest.slice(end + 1);
         this.lines.push(line);
-        this.waiters = this.waiters.filter((w) => (w.test(line) ? (w.resolve(line), false) : true));
+        const waiting = [];
+        for (const waiter of this.waiters) {
+          if (waiter.test(line)) waiter.resolve(line);
+          else waiting.push(waiter);
+        }
+        this.waiters = waiting;
       }
     });
   }
@@ -171,9 +176,9 @@ describe('live as an unprivileged user', { skip: process.getuid?.() !== 0 ? 'nee
     assert.ok(stats.packets >= 10);
   });
 
-  it('query commands read the held store through the sensor socket', async () => {
-    // The sensor holds the store's LevelDB LOCK, so messages and show ask it on control.socket.
-    // Asynchronous spawn: the sensor is another process, but the line watchers run here.
+  it('queries go through the sensor socket', async () => {
+    // The sensor has the store's LevelDB LOCK, so messages and show query it over control.socket.
+    // The spawn is asynchronous because the sensor's line watchers run in this process.
     const query = (args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> =>
       new Promise((resolve) => {
         const child = spawn(process.execPath, [CLI, ...args, '--db', join(dir, 'db'), '--config', join(dir, 'mailtap.yaml')]);

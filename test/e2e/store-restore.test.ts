@@ -3,12 +3,12 @@
  * devices, baselines and learning period of the first. The captures are built here, so the
  * expected decisions follow from the thresholds in CONFIG:
  *
- * - day 1, 10:00 UTC: device A sends 10 messages in one session; 10:10: device B sends one.
- *   The learning period (1h) has not ended and 10 messages stay under the floor of 20: no alert.
+ * - day 1, 10:00 UTC: device A sends 10 messages in one session. At 10:10 device B sends one.
+ *   The learning period (1h) has not ended and 10 messages stay under the floor of 20, so no alert.
  * - day 2, 10:00: A sends 35 messages. Its baseline for 10:00 is day 1's 10 messages, so its
  *   threshold is max(3 x 10, 20) = 30 and the 31st message raises volume_spike. A store
  *   without day 1 has baseline 0, threshold 20, and raises it at the 21st.
- * - day 2, 11:30: B sends again: no new_sender, B sent on day 1. A store without day 1 raises
+ * - day 2, 11:30: B sends again. No new_sender, because B sent on day 1. A store without day 1 raises
  *   new_sender for B, because its learning period started at 10:00 on day 2.
  * - day 2, 11:31: C sends for the first time: new_sender in both stores.
  */
@@ -44,7 +44,11 @@ const C = { mac: '02:00:00:00:0c:0c', ip: '10.1.0.12' };
 
 /** Builds one session of `messages` transactions, each to one recipient and accepted. */
 function session(name: string, messages: number): SmtpStep[] {
-  const steps: SmtpStep[] = [{ server: '220 relay.corp.example ESMTP\r\n' }, { client: `EHLO ${name}.corp.example\r\n` }, { server: '250 relay.corp.example\r\n' }];
+  const steps: SmtpStep[] = [
+    { server: '220 relay.corp.example ESMTP\r\n' },
+    { client: `EHLO ${name}.corp.example\r\n` },
+    { server: '250 relay.corp.example\r\n' },
+  ];
   for (let i = 0; i < messages; i++) {
     steps.push(
       { client: `MAIL FROM:<${name}@corp.example>\r\n` },
@@ -61,7 +65,17 @@ function session(name: string, messages: number): SmtpStep[] {
   return steps;
 }
 
-function capture(sessions: { client: { mac: string; ip: string }; port: number; at: number; messages: number; name: string }[]): Buffer {
+interface CaptureSession {
+  client: { mac: string; ip: string };
+  port: number;
+  /** Start time in Unix seconds. */
+  at: number;
+  messages: number;
+  name: string;
+}
+
+/** Builds a pcap of the sessions, each to RELAY. */
+function capture(sessions: CaptureSession[]): Buffer {
   const builder = new PcapBuilder();
   for (const s of sessions) {
     addSmtpConnection(builder, { ...s.client, port: s.port }, RELAY, s.at * 1e6, session(s.name, s.messages));
@@ -95,7 +109,7 @@ function alerts(records: Fields[]): Fields[] {
   return records.filter((r) => r.event.kind === 'alert');
 }
 
-/** The first version of each alert, as it was opened. */
+/** Returns the first version of each alert of `rule`, as it was opened. */
 function opened(records: Fields[], rule: string): Fields[] {
   return alerts(records).filter((r) => r.rule.name === rule && r.event.action === 'alert-opened');
 }
@@ -106,25 +120,26 @@ describe('read --db continues the analyzer state of the run before', () => {
   const second = runCli(['read', '-q', '--db', db, '--config', config, day2]);
   const alone = runCli(['read', '-q', '--db', join(dir, 'alone'), '--config', config, day2]);
 
-  test('every run succeeds and the first raises no alert', () => {
+  test('runs succeed, first raises no alert', () => {
     for (const run of [first, second, alone]) assert.equal(run.status, 0, run.stderr);
     assert.equal(first.records.filter((r) => r.event.action === 'smtp-transaction').length, 11);
     assert.deepEqual(alerts(first.records), []);
   });
 
-  test('the volume of day 2 is judged against the baseline learned on day 1', () => {
+  test('day 2 volume uses day 1 baseline', () => {
     const [spike] = opened(second.records, 'volume_spike');
     assert.equal(spike?.mailtap.device.key, `mac:${A.mac}`);
     assert.equal(spike?.mailtap.alert.evidence.baseline.messages, 10);
     assert.equal(spike?.mailtap.alert.evidence.threshold.messages, 30);
     assert.equal(spike?.mailtap.alert.evidence.messages, 31);
+
     const [control] = opened(alone.records, 'volume_spike');
     assert.equal(control?.mailtap.alert.evidence.baseline.messages, 0);
     assert.equal(control?.mailtap.alert.evidence.threshold.messages, 20);
     assert.equal(control?.mailtap.alert.evidence.messages, 21);
   });
 
-  test('a device that sent on day 1 is not a new sender on day 2', () => {
+  test('day 1 sender not new on day 2', () => {
     const keys = (records: Fields[]) => opened(records, 'new_sender').map((r) => r.mailtap.device.key as string);
     assert.deepEqual(keys(second.records), [`mac:${C.mac}`]);
     assert.deepEqual(keys(alone.records).sort(), [`mac:${B.mac}`, `mac:${C.mac}`]);
@@ -138,7 +153,7 @@ describe('read --db continues the analyzer state of the run before', () => {
     assert.deepEqual(counts, { [`mac:${A.mac}`]: 45, [`mac:${B.mac}`]: 2, [`mac:${C.mac}`]: 1 });
   });
 
-  test('reading day 2 again adds no records and counts nothing twice', async () => {
+  test('rereading day 2 counts nothing twice', async () => {
     const again = runCli(['read', '-q', '--db', db, '--config', config, day2]);
     assert.equal(again.status, 0, again.stderr);
     assert.deepEqual(alerts(again.records), []);
@@ -147,12 +162,12 @@ describe('read --db continues the analyzer state of the run before', () => {
     let events = 0;
     for await (const event of store.range({})) if (event.event.kind === 'event') events++;
     await store.close();
-    // One record per transaction; a session with a transaction has no record of its own.
+    // One record per transaction. A session with a transaction has no record of its own.
     assert.equal(events, 11 + 37);
     assert.equal(devices.find((d) => d.key === `mac:${A.mac}`)?.counters.transactions, 45);
   });
 
-  test('a damaged saved state gives a warning and a run without it', async () => {
+  test('damaged saved state warns, is ignored', async () => {
     const broken = join(dir, 'broken');
     assert.equal(runCli(['read', '-q', '--db', broken, '--config', config, day1]).status, 0);
     const store = await EventStore.open(broken);

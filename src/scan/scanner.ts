@@ -31,11 +31,11 @@ export interface ScannerOptions {
    * capture: a message that finds scan.queue messages waiting is not scanned.
    */
   wait: boolean;
-  /** Receives one line per scanner state change ("error: ..." or "...back up..."), never one per message. */
+  /** Receives one line per scanner state change or reminder ("error: ..." or "... is back up ..."), never one per message. */
   log(line: string): void;
   /** The Hostname header for rspamd. */
   hostname?: string;
-  /** Wall clock in milliseconds; tests replace it. */
+  /** Wall clock in milliseconds, which tests replace. */
   now?: () => number;
   /** Clients to use instead of those built from the config; tests pass fakes. */
   clamav?: Pick<ClamavClient, 'scan' | 'description'>;

@@ -31,7 +31,10 @@ export interface ScannerOptions {
    * capture: a message that finds scan.queue messages waiting is not scanned.
    */
   wait: boolean;
-  /** Receives one line per scanner state change or reminder ("error: ..." or "... is back up ..."), never one per message. */
+  /**
+   * Receives one line per scanner state change or reminder ("error: ..." or "... is back up ..."),
+   * never one per message.
+   */
   log(line: string): void;
   /** The Hostname header for rspamd. */
   hostname?: string;

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { Analyzer } from '../analyze.js';
 import { InterfaceDropCounter } from '../capture/interface-drops.js';
+import { KernelDropCounter } from '../capture/kernel-drops.js';
 import { LiveCapture, captureClock, defaultCaptureFilter } from '../capture/live.js';
 import { ConfigError, defaultConfig, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -303,6 +304,10 @@ export async function runLive(argv: string[]): Promise<number> {
     return 1;
   }
   const drops = new InterfaceDropCounter(interfaces);
+  const kernel = new KernelDropCounter(interfaces);
+  if (kernel.unavailable !== undefined) {
+    log.warn({ interfaces, reason: kernel.unavailable }, 'the kernel capture drop counts are unavailable; the loss estimate still works');
+  }
 
   // Rates are over the last tick; the loss check is over the last stats interval.
   let previous = { at: Date.now(), packets: 0, bytes: 0 };
@@ -311,6 +316,7 @@ export async function runLive(argv: string[]): Promise<number> {
     const flows = pipeline.flows.stats;
     const counters = pipeline.counters;
     const acked = flows.ackedBytes;
+    const kernelCounts = kernel.read();
     return {
       sensor: config.sensor.name,
       version: sensorVersion,
@@ -330,6 +336,8 @@ export async function runLive(argv: string[]): Promise<number> {
         ackedUnseenBytes: flows.ackedUnseenBytes,
         estimatedRatio: acked > 0 ? flows.ackedUnseenBytes / acked : 0,
         interfaceDrops: drops.read(),
+        kernelPackets: kernelCounts?.received ?? null,
+        kernelDrops: kernelCounts?.dropped ?? null,
       },
     };
   };
@@ -361,7 +369,7 @@ export async function runLive(argv: string[]): Promise<number> {
   });
 
   // The loss check compares the counters with their values at the previous stats line.
-  let lastReport = { at: Date.now(), acked: 0, unseen: 0, drops: 0 };
+  let lastReport = { at: Date.now(), acked: 0, unseen: 0, drops: 0, kernelDrops: 0 };
   const internalErrors = { handler: 0, internal: 0 };
   const tick = (): void => {
     const now = Date.now();
@@ -409,24 +417,44 @@ export async function runLive(argv: string[]): Promise<number> {
     const acked = flows.ackedBytes - lastReport.acked;
     const unseen = flows.ackedUnseenBytes - lastReport.unseen;
     const newDrops = current.loss.interfaceDrops - lastReport.drops;
+    const newKernelDrops = (current.loss.kernelDrops ?? 0) - lastReport.kernelDrops;
     const ratio = acked > 0 ? unseen / acked : 0;
     log.info(
       {
         stats: current,
-        interval: { seconds: Math.round((now - lastReport.at) / 1000), ackedBytes: acked, ackedUnseenBytes: unseen, interfaceDrops: newDrops },
+        interval: {
+          seconds: Math.round((now - lastReport.at) / 1000),
+          ackedBytes: acked,
+          ackedUnseenBytes: unseen,
+          interfaceDrops: newDrops,
+          kernelDrops: newKernelDrops,
+        },
         decode: { frames: pipeline.decoder.stats.frames, errors: pipeline.decoder.stats.errors },
         tcp: { gaps: flows.gaps, gapBytes: flows.gapBytes, evictedFlows: flows.evictedFlows, timedOutFlows: flows.timedOutFlows },
       },
       'stats',
     );
-    if (ratio > config.capture.loss_warning || newDrops > 0) {
+    if (ratio > config.capture.loss_warning || newDrops > 0 || newKernelDrops > 0) {
       errors.warn(
         'capture_loss',
-        { estimatedRatio: ratio, ackedBytes: acked, ackedUnseenBytes: unseen, interfaceDrops: newDrops, threshold: config.capture.loss_warning },
+        {
+          estimatedRatio: ratio,
+          ackedBytes: acked,
+          ackedUnseenBytes: unseen,
+          interfaceDrops: newDrops,
+          kernelDrops: newKernelDrops,
+          threshold: config.capture.loss_warning,
+        },
         'capture loss: the sensor misses traffic (check the mirror port, capture.buffer_size and the CPU load)',
       );
     }
-    lastReport = { at: now, acked: flows.ackedBytes, unseen: flows.ackedUnseenBytes, drops: current.loss.interfaceDrops };
+    lastReport = {
+      at: now,
+      acked: flows.ackedBytes,
+      unseen: flows.ackedUnseenBytes,
+      drops: current.loss.interfaceDrops,
+      kernelDrops: current.loss.kernelDrops ?? 0,
+    };
   };
   const timer = setInterval(tick, TICK_SECONDS * 1000);
 
@@ -446,6 +474,8 @@ export async function runLive(argv: string[]): Promise<number> {
 
     const nextFilter = captureFilter(next, values.filter);
     try {
+      // A new filter reopens the capture sockets, and their kernel counters go with the old ones.
+      if (nextFilter !== capture.filter) kernel.read();
       capture.setFilter(nextFilter);
     } catch (error) {
       log.error({ config: configFile, filter: nextFilter, err: errorText(error) }, 'SIGHUP: the new filter is invalid; keeping the previous configuration');
@@ -472,6 +502,8 @@ export async function runLive(argv: string[]): Promise<number> {
   const stop = async (reason: string, status: number): Promise<number> => {
     stopping ??= (async () => {
       clearInterval(timer);
+      // The sockets' kernel counters go with them: the last reading is taken first.
+      kernel.read();
       capture.close();
       log.info({ reason }, 'stopping: storing pending events');
       try {

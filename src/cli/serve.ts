@@ -107,7 +107,7 @@ export function publishStats(
       alerts: pipeline.counters.alerts,
       lastSequence: source.store.nextSequence - 1,
       // NOTE: read has no capture-loss estimate yet; these stay 0.
-      loss: { ackedUnseenBytes: 0, estimatedRatio: 0, interfaceDrops: 0 },
+      loss: { ackedUnseenBytes: 0, estimatedRatio: 0, interfaceDrops: 0, kernelPackets: null, kernelDrops: null },
     };
     previous = { at: now, packets: capture.packets, bytes: capture.inputBytes };
     feed.stats(stats);

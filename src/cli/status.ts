@@ -45,6 +45,12 @@ export function formatStatus(stats: SensorStats): string {
     ['bytes', `${formatBytes(stats.bytes)} (${formatRate(stats.bitsPerSecond)})`],
     ['estimated loss', `${(stats.loss.estimatedRatio * 100).toFixed(3)} % (${formatBytes(stats.loss.ackedUnseenBytes)} acknowledged but not seen)`],
     ['interface drops', formatCount(stats.loss.interfaceDrops)],
+    [
+      'kernel drops',
+      stats.loss.kernelDrops === null || stats.loss.kernelPackets === null
+        ? 'unavailable'
+        : `${formatCount(stats.loss.kernelDrops)} of ${formatCount(stats.loss.kernelPackets)} packets the filter passed`,
+    ],
     ['flows', formatCount(stats.flows)],
     ['sessions', formatCount(stats.sessions)],
     ['transactions', formatCount(stats.transactions)],

@@ -31,6 +31,13 @@ export interface SensorStats {
     estimatedRatio: number;
     /** Drops the kernel or the interfaces reported (rx_dropped and rx_missed_errors). */
     interfaceDrops: number;
+    /**
+     * Packets that passed the capture filter, as the kernel counts them in the capture sockets
+     * (pcap_stats' ps_recv); null when the sensor cannot read those counters or reads a file.
+     */
+    kernelPackets: number | null;
+    /** Of kernelPackets, those the kernel dropped because the capture buffer was full (ps_drop). */
+    kernelDrops: number | null;
   };
 }
 

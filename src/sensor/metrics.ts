@@ -21,14 +21,14 @@ export function createMetricsRegistry(current: () => SensorStats): Registry {
   collectDefaultMetrics({ register: registry });
 
   // The sensor keeps its own totals, so each counter is set from the snapshot at scrape time.
-  const counter = (name: string, help: string, read: (stats: SensorStats) => number): void => {
+  const counter = (name: string, help: string, read: (stats: SensorStats) => number | null): void => {
     new Counter({
       name,
       help,
       registers: [registry],
       collect() {
         this.reset();
-        this.inc(read(current()));
+        this.inc(read(current()) ?? 0);
       },
     });
   };
@@ -57,6 +57,21 @@ export function createMetricsRegistry(current: () => SensorStats): Registry {
     'mailtap_interface_drops_total',
     'Packets the kernel or the interfaces dropped (rx_dropped and rx_missed_errors).',
     (s) => s.loss.interfaceDrops,
+  );
+  counter(
+    'mailtap_kernel_packets_total',
+    'Packets that passed the capture filter, counted by the kernel in the capture sockets (0 when mailtap_kernel_counters_available is 0).',
+    (s) => s.loss.kernelPackets,
+  );
+  counter(
+    'mailtap_kernel_drops_total',
+    'Packets the kernel dropped because the capture buffer was full (0 when mailtap_kernel_counters_available is 0).',
+    (s) => s.loss.kernelDrops,
+  );
+  gauge(
+    'mailtap_kernel_counters_available',
+    '1 when the sensor reads the kernel counters of its capture sockets, else 0.',
+    (s) => (s.loss.kernelDrops === null ? 0 : 1),
   );
   gauge('mailtap_flows', 'TCP flows in the flow table.', (s) => s.flows);
   gauge('mailtap_capture_loss_ratio', 'Estimated capture loss: acknowledged but unseen bytes over all acknowledged bytes, 0 to 1.', (s) => s.loss.estimatedRatio);

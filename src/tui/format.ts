@@ -83,7 +83,9 @@ export function statsSummary(stats: SensorStats | undefined): string {
   const loss = (stats.loss.estimatedRatio * 100).toFixed(stats.loss.estimatedRatio < 0.01 ? 2 : 1);
   return (
     `packets/s ${compactCount(Math.round(stats.packetsPerSecond))}  loss ${loss}%` +
-    (stats.loss.interfaceDrops > 0 ? ` (${compactCount(stats.loss.interfaceDrops)} drops)` : '') +
+    (stats.loss.interfaceDrops + (stats.loss.kernelDrops ?? 0) > 0
+      ? ` (${compactCount(stats.loss.interfaceDrops + (stats.loss.kernelDrops ?? 0))} drops)`
+      : '') +
     `  flows ${compactCount(stats.flows)}  packets ${compactCount(stats.packets)}`
   );
 }

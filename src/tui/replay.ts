@@ -160,7 +160,7 @@ export function pipelineStats(
     alerts: pipeline.counters.alerts,
     lastSequence: 0,
     // A capture file has no acknowledgement-based loss figure here. Gaps are in the summary.
-    loss: { ackedUnseenBytes: 0, estimatedRatio: 0, interfaceDrops: 0 },
+    loss: { ackedUnseenBytes: 0, estimatedRatio: 0, interfaceDrops: 0, kernelPackets: null, kernelDrops: null },
   };
 }
 

@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { REPO } from './cli.js';
 
@@ -75,6 +76,16 @@ describe('install-service.sh', () => {
     assert.equal(run.status, 0, run.stderr);
     const version = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
     assert.equal(run.stdout, `mailtap ${version}\n`);
+  });
+
+  it('copied native module loads from where the installed code looks for it', () => {
+    // dist/capture/kernel-drops.js loads ../../build/Release/packet_stats.node.
+    const installed = join(dest, 'usr', 'local', 'lib', 'mailtap', 'dist', 'capture', 'kernel-drops.js');
+    const script = `import(${JSON.stringify(pathToFileURL(installed).href)}).then((m) => { const c = new m.KernelDropCounter(['lo']); console.log(c.unavailable ?? 'loaded'); })`;
+    const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    // No capture socket is open in that process, so the module loaded and found none.
+    assert.match(run.stdout, /^no capture socket on lo was found/);
   });
 
   it('second run keeps the admin config', () => {

@@ -56,6 +56,7 @@ describe('mailtap status', () => {
       'bytes            94.2 MiB (16.0 Mbit/s)',
       'estimated loss   0.020 % (1.5 KiB acknowledged but not seen)',
       'interface drops  4',
+      'kernel drops     7 of 812,000 packets the filter passed',
       'flows            17',
       'sessions         420',
       'transactions     398',

@@ -42,8 +42,9 @@ function checksum(...parts: Buffer[]): number {
 export class PcapBuilder {
   private readonly records: Buffer[] = [];
 
+  /** Packets added so far (each is two records: its header and its frame). */
   get packetCount(): number {
-    return this.records.length;
+    return this.records.length / 2;
   }
 
   /** Appends one Ethernet frame captured at tsMicros. */

@@ -17,7 +17,7 @@ export function sampleStats(overrides: Partial<SensorStats> = {}): SensorStats {
     transactions: 398,
     alerts: 3,
     lastSequence: 401,
-    loss: { ackedUnseenBytes: 1500, estimatedRatio: 0.0002, interfaceDrops: 4 },
+    loss: { ackedUnseenBytes: 1500, estimatedRatio: 0.0002, interfaceDrops: 4, kernelPackets: 812000, kernelDrops: 7 },
     ...overrides,
   };
 }

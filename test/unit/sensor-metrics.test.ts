@@ -65,6 +65,9 @@ describe('metrics endpoint', () => {
     assert.equal(values.get('mailtap_capture_loss_ratio'), '0.0002');
     assert.equal(values.get('mailtap_capture_acked_unseen_bytes_total'), '1500');
     assert.equal(values.get('mailtap_interface_drops_total'), '4');
+    assert.equal(values.get('mailtap_kernel_packets_total'), '812000');
+    assert.equal(values.get('mailtap_kernel_drops_total'), '7');
+    assert.equal(values.get('mailtap_kernel_counters_available'), '1');
     assert.equal(values.get('mailtap_uptime_seconds'), '3725');
     assert.equal(values.get('mailtap_packets_per_second'), '2000');
     assert.equal(values.get('mailtap_bits_per_second'), '16000000');

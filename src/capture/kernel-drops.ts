@@ -1,0 +1,157 @@
+/**
+ * Counts the packets the kernel dropped before the capture read them, as pcap_stats does.
+ *
+ * When the ring buffer of a capture socket is full, the kernel drops what the filter passed and
+ * counts it in the socket, not in the interface statistics. cap does not expose pcap_stats, so
+ * this module finds the process's packet sockets (/proc/self/net/packet names each socket's
+ * inode and interface index, /proc/self/fd maps inodes to descriptors) and reads their counters
+ * with getsockopt(PACKET_STATISTICS) through a small native module (native/packet-stats.c,
+ * built by `npm install`). Without that module the counts are unavailable, never guessed.
+ */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+interface PacketStatsBinding {
+  /** Returns [packets that passed the filter, packets dropped] since the previous read. */
+  read(fd: number): [number, number];
+}
+
+/** Path of the native module from src/capture/ and dist/capture/ alike. */
+const BINDING_PATH = '../../build/Release/packet_stats.node';
+
+let binding: PacketStatsBinding | undefined;
+let bindingError: string | undefined;
+
+function loadBinding(): PacketStatsBinding | undefined {
+  if (binding === undefined && bindingError === undefined) {
+    try {
+      binding = createRequire(import.meta.url)(BINDING_PATH) as PacketStatsBinding;
+    } catch (error) {
+      bindingError = `the native module ${BINDING_PATH.slice(6)} cannot be loaded (run npm install to build it): ${(error as Error).message.split('\n')[0]}`;
+    }
+  }
+  return binding;
+}
+
+interface PacketSocket {
+  fd: number;
+  inode: string;
+}
+
+/**
+ * Returns the packet sockets of this process bound to one of the interface indexes (0 is the
+ * "any" pseudo-interface). `procRoot` is for tests.
+ */
+export function findPacketSockets(ifindexes: ReadonlySet<number>, procRoot = '/proc/self'): PacketSocket[] {
+  let table: string;
+  try {
+    table = readFileSync(`${procRoot}/net/packet`, 'ascii');
+  } catch {
+    return [];
+  }
+  const lines = table.trim().split('\n');
+  const header = (lines.shift() ?? '').trim().split(/\s+/);
+  const ifaceColumn = header.indexOf('Iface');
+  const inodeColumn = header.indexOf('Inode');
+  if (ifaceColumn < 0 || inodeColumn < 0) return [];
+  const wanted = new Set<string>();
+  for (const line of lines) {
+    const fields = line.trim().split(/\s+/);
+    if (ifindexes.has(Number(fields[ifaceColumn]))) wanted.add(fields[inodeColumn] ?? '');
+  }
+  if (wanted.size === 0) return [];
+
+  const sockets: PacketSocket[] = [];
+  let fds: string[];
+  try {
+    fds = readdirSync(`${procRoot}/fd`);
+  } catch {
+    return [];
+  }
+  for (const name of fds) {
+    const inode = socketInode(`${procRoot}/fd/${name}`);
+    if (inode !== undefined && wanted.has(inode)) sockets.push({ fd: Number(name), inode });
+  }
+  return sockets;
+}
+
+/** Returns the inode of the socket a /proc fd link points to, or undefined for anything else. */
+function socketInode(link: string): string | undefined {
+  try {
+    const target = readlinkSync(link);
+    return target.startsWith('socket:[') ? target.slice(8, -1) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Interface index from sysfs; 0 for "any"; undefined when the interface is unknown. */
+function ifindexOf(iface: string, sysRoot: string): number | undefined {
+  if (iface === 'any') return 0;
+  if (iface.includes('/') || iface === '.' || iface === '..') return undefined;
+  try {
+    const index = Number(readFileSync(`${sysRoot}/${iface}/ifindex`, 'ascii').trim());
+    return Number.isInteger(index) ? index : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface KernelCounts {
+  /** Packets that passed the capture filter, dropped ones included. */
+  received: number;
+  /** Packets the kernel dropped because the capture's buffer was full. */
+  dropped: number;
+}
+
+/**
+ * Adds up the kernel counters of the capture sockets on a set of interfaces from its creation
+ * on. Create it after the capture opened. The kernel resets the counters on each read, and a
+ * socket that closes takes its unread counts with it; a capture reopened on a reload is found
+ * again on the next read.
+ */
+export class KernelDropCounter {
+  /** Why the counts are unavailable, or undefined when they are read. */
+  readonly unavailable: string | undefined;
+  private sockets: PacketSocket[] = [];
+  private readonly ifindexes = new Set<number>();
+  private readonly totals: KernelCounts = { received: 0, dropped: 0 };
+
+  constructor(
+    private readonly interfaces: readonly string[],
+    private readonly procRoot = '/proc/self',
+    sysRoot = '/sys/class/net',
+  ) {
+    const native = loadBinding();
+    for (const iface of interfaces) {
+      const index = ifindexOf(iface, sysRoot);
+      if (index !== undefined) this.ifindexes.add(index);
+    }
+    if (native === undefined) {
+      this.unavailable = bindingError;
+    } else {
+      this.sockets = findPacketSockets(this.ifindexes, procRoot);
+      this.unavailable = this.sockets.length === 0 ? `no capture socket on ${interfaces.join(', ')} was found in ${procRoot}/net/packet` : undefined;
+      // The first reading holds what arrived before the sensor was ready; it counts.
+      this.read();
+    }
+  }
+
+  /** Returns the counts since the counter was created, or undefined when unavailable. */
+  read(): KernelCounts | undefined {
+    if (this.unavailable !== undefined || binding === undefined) return undefined;
+    if (this.sockets.some((socket) => socketInode(`${this.procRoot}/fd/${socket.fd}`) !== socket.inode)) {
+      this.sockets = findPacketSockets(this.ifindexes, this.procRoot);
+    }
+    for (const socket of this.sockets) {
+      try {
+        const [received, dropped] = binding.read(socket.fd);
+        this.totals.received += received;
+        this.totals.dropped += dropped;
+      } catch {
+        // Closed between the check and the read: found again on the next read.
+      }
+    }
+    return { ...this.totals };
+  }
+}

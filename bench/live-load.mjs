@@ -1,14 +1,23 @@
 #!/usr/bin/env node
-// Load test of `mailtap live`. It replays bench/out/mixed.pcap with tcpreplay at rising rates
-// into one end of a veth pair between two network namespaces, and runs `mailtap live` on the
-// other end with the default filter and an event store, as the service runs. After each rate it
-// compares what the sensor saw with what was sent. Reports the highest rate without loss in
-// the live-load section of docs/benchmarks.md. Needs root, iproute2, ethtool, tcpreplay and
-// tcpdump, and a build (`npm run build`).
+// Load test of `mailtap live`. It replays generated captures with tcpreplay at rising rates into
+// one end of a veth pair between two network namespaces, and runs `mailtap live` on the other
+// end with the default filter and an event store, as the service runs. After each rate it
+// compares what the sensor saw with what was sent, then replays the same rate to tcpdump with
+// the same filter and buffer as a capture-only reference. Reports the highest rate without loss
+// per capture in the live-load section of docs/benchmarks.md. Needs root, iproute2, ethtool,
+// tcpreplay and tcpdump, and a build (`npm run build`).
 //
-// Options: --rates LIST (Mbit/s, comma-separated, "top" for --topspeed; default
-// 50,75,100,150,200,300,400,600,800,1000,top), --keep-going (also try the rates after two lossy ones),
-// --no-docs (leave docs/benchmarks.md unchanged), and the capture options of make-capture.mjs.
+// Two captures, both from make-capture.mjs:
+// - mail-heavy: bench/out/mixed.pcap, the capture of the parsing benchmark. Other traffic is
+//   half the bytes but a quarter of the packets, so three quarters of the packets pass the
+//   filter: the worst case for the sensor.
+// - office: bench/out/office.pcap, 4000 SMTP sessions in 900 MB of HTTP, HTTPS, DNS and ARP, so
+//   mail is 3 % of the bytes, closer to what a mirror port of an office uplink carries.
+//
+// Options: --mix mail-heavy|office|all (default all), --rates LIST and --office-rates LIST
+// (Mbit/s, comma-separated, "top" for --topspeed), --keep-going (also try the rates after two
+// lossy ones), --no-tcpdump (skip the reference runs), --no-docs (leave docs/benchmarks.md
+// unchanged), and the capture options of make-capture.mjs (for the mail-heavy capture).
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -16,7 +25,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CAPTURE_OPTIONS, CAPTURE_PATH, OUT_DIR, captureParams, ensureCapture } from './make-capture.mjs';
+import { CAPTURE_OPTIONS, OUT_DIR, captureFiles, captureParams, ensureCapture } from './make-capture.mjs';
 import { commandOutput, machineInfo, warmPageCache } from './lib/measure.mjs';
 
 const REPO_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -24,23 +33,36 @@ const CLI = join(REPO_ROOT, 'dist', 'cli', 'main.js');
 const DOCS_PATH = join(REPO_ROOT, 'docs', 'benchmarks.md');
 const BEGIN = '<!-- live-load:begin -->';
 const END = '<!-- live-load:end -->';
-const EXPECTED_CACHE = join(OUT_DIR, 'live-load-expected.json');
 
 const SENDER_NS = 'mt9ls';
 const SENSOR_NS = 'mt9lc';
 const SENDER_IF = 'mt9ls0';
 const SENSOR_IF = 'mt9lc0';
+/**
+ * MTU of the veth pair: that of a mirror port. Frames of the captures are at most 1518 bytes
+ * (1500 plus a VLAN tag), which the kernel accepts at MTU 1500. The MTU matters: cap opens
+ * libpcap in immediate mode, which uses a ring of fixed-size frames sized by the MTU, so a
+ * 64 MiB buffer holds about 40,000 packets at MTU 1500 but 7,000 at MTU 9000.
+ */
+const MTU = 1500;
+/** Capture buffer of the sensor (its default) and of the tcpdump reference, in MiB. */
+const BUFFER_MIB = 64;
 /** Rate the test is meant to reach: 1 Gbit/s of mixed traffic with the default filter. */
 const TARGET_MBPS = 1000;
 /** The sensor is drained when its packet count has not changed for this long. */
 const QUIET_MS = 2000;
 const DRAIN_TIMEOUT_MS = 120000;
+/** Generator parameters of the office capture: 900 MB of other traffic around 4000 sessions. */
+const OFFICE_CAPTURE = { sessions: '4000', 'other-bytes': '900000000' };
 
 const { values } = parseArgs({
   options: {
     ...CAPTURE_OPTIONS,
-    rates: { type: 'string', default: '50,75,100,150,200,300,400,600,800,1000,top' },
+    mix: { type: 'string', default: 'all' },
+    rates: { type: 'string', default: '100,150,200,250,300,400,600,800,1000,top' },
+    'office-rates': { type: 'string', default: '250,500,750,1000,top' },
     'keep-going': { type: 'boolean', default: false },
+    'no-tcpdump': { type: 'boolean', default: false },
     'no-docs': { type: 'boolean', default: false },
   },
 });
@@ -59,20 +81,38 @@ if (!existsSync(CLI)) {
   console.error(`live-load: ${CLI} is missing: run npm run build first`);
   process.exit(2);
 }
-
-const rates = values.rates.split(',').map((rate) => (rate.trim() === 'top' ? 'top' : Number(rate)));
-if (rates.some((rate) => rate !== 'top' && !(rate > 0))) {
-  console.error('live-load: --rates expects Mbit/s values or "top", comma-separated');
+if (!['all', 'mail-heavy', 'office'].includes(values.mix)) {
+  console.error('live-load: --mix expects mail-heavy, office or all');
   process.exit(2);
 }
 
+function parseRates(text, option) {
+  const list = text.split(',').map((rate) => (rate.trim() === 'top' ? 'top' : Number(rate)));
+  if (list.some((rate) => rate !== 'top' && !(rate > 0))) {
+    console.error(`live-load: ${option} expects Mbit/s values or "top", comma-separated`);
+    process.exit(2);
+  }
+  return list;
+}
+
+const mixes = [
+  {
+    name: 'mail-heavy',
+    files: captureFiles('mixed'),
+    params: captureParams(values),
+    rates: parseRates(values.rates, '--rates'),
+  },
+  {
+    name: 'office',
+    files: captureFiles('office'),
+    params: captureParams({ ...OFFICE_CAPTURE, seed: values.seed }),
+    rates: parseRates(values['office-rates'], '--office-rates'),
+  },
+].filter((mix) => values.mix === 'all' || values.mix === mix.name);
+
 const loadBefore = loadavg()[0];
-const counts = ensureCapture(captureParams(values), values.force);
 const { defaultCaptureFilter } = await import(join(REPO_ROOT, 'dist', 'capture', 'live.js'));
 const filter = defaultCaptureFilter([25, 587, 2525, 465]);
-const expectedPackets = filteredPacketCount(filter);
-console.log(`default filter passes ${expectedPackets} of ${counts.packets} packets; ${counts.transactions} transactions`);
-warmPageCache(CAPTURE_PATH);
 
 function sh(command, args) {
   const run = spawnSync(command, args, { encoding: 'utf8' });
@@ -80,40 +120,38 @@ function sh(command, args) {
   return run.stdout;
 }
 
-/** Counts the packets of the capture that the filter passes, with tcpdump; cached per file and filter. */
-function filteredPacketCount(bpf) {
-  const key = { size: statSync(CAPTURE_PATH).size, mtime: statSync(CAPTURE_PATH).mtimeMs, filter: bpf };
-  if (existsSync(EXPECTED_CACHE)) {
-    const cached = JSON.parse(readFileSync(EXPECTED_CACHE, 'utf8'));
-    if (JSON.stringify(cached.key) === JSON.stringify(key)) return cached.packets;
+/** Writes the packets of the capture that the filter passes to a file with tcpdump and counts them; cached per capture. */
+function filteredCapture(mix) {
+  const path = join(OUT_DIR, `live-load-${mix.name}-filtered.pcap`);
+  const cachePath = join(OUT_DIR, `live-load-${mix.name}-expected.json`);
+  const key = { size: statSync(mix.files.capture).size, mtime: statSync(mix.files.capture).mtimeMs, filter };
+  if (existsSync(cachePath) && existsSync(path)) {
+    const cached = JSON.parse(readFileSync(cachePath, 'utf8'));
+    if (JSON.stringify(cached.key) === JSON.stringify(key)) return { path, packets: cached.packets };
   }
-  const run = spawnSync('sh', ['-c', `tcpdump -nn -q -r '${CAPTURE_PATH}' '${bpf}' 2>/dev/null | wc -l`], { encoding: 'utf8' });
+  sh('tcpdump', ['-r', mix.files.capture, '-w', path, filter]);
+  const run = spawnSync('sh', ['-c', `tcpdump -nn -q -r '${path}' 2>/dev/null | wc -l`], { encoding: 'utf8' });
   const packets = Number(run.stdout.trim());
-  writeFileSync(EXPECTED_CACHE, JSON.stringify({ key, packets }) + '\n');
-  return packets;
+  writeFileSync(cachePath, JSON.stringify({ key, packets }) + '\n');
+  return { path, packets };
 }
 
 /**
- * Times `mailtap read --db` on the packets the default filter passes, written to a file with
- * tcpdump: the rate of the processing stages alone, without capture, as a ceiling for live.
- * Returns it as packets/s and as the Mbit/s of the mixed traffic that carries that many
- * filtered packets.
+ * Times `mailtap read --db` on the packets the default filter passes: the rate of the
+ * processing stages alone, without capture, as a ceiling for live. Returns it as packets/s and
+ * as the Mbit/s of the capture that carries that many filtered packets.
  */
-function measureReadCeiling() {
-  const filtered = join(OUT_DIR, 'live-load-filtered.pcap');
-  if (!existsSync(filtered) || statSync(filtered).mtimeMs < statSync(CAPTURE_PATH).mtimeMs) {
-    sh('tcpdump', ['-r', CAPTURE_PATH, '-w', filtered, filter]);
-  }
+function measureReadCeiling(mix) {
   const db = mkdtempSync(join(tmpdir(), 'mailtap-live-load-read-'));
   const load = loadavg()[0];
   const started = process.hrtime.bigint();
-  const run = spawnSync(process.execPath, [CLI, 'read', '--quiet', '--db', join(db, 'db'), filtered], { stdio: 'ignore' });
+  const run = spawnSync(process.execPath, [CLI, 'read', '--db', join(db, 'db'), mix.filtered.path], { stdio: 'ignore' });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   rmSync(db, { recursive: true, force: true });
-  if (run.status !== 0) throw new Error(`mailtap read --db ${filtered} exited with ${run.status}`);
-  const pps = expectedPackets / seconds;
-  const mixedMbps = ((pps * counts.packets) / expectedPackets) * ((counts.bytes * 8) / counts.packets) / 1e6;
-  return { seconds, pps, mixedMbps, load };
+  if (run.status !== 0) throw new Error(`mailtap read --db ${mix.filtered.path} exited with ${run.status}`);
+  const pps = mix.filtered.packets / seconds;
+  const mbps = (pps / mix.filtered.packets) * ((mix.counts.bytes * 8) / 1e6);
+  return { seconds, pps, mbps, load };
 }
 
 function setUp() {
@@ -127,8 +165,7 @@ function setUp() {
   }
   sh('ip', ['link', 'add', SENDER_IF, 'netns', SENDER_NS, 'type', 'veth', 'peer', 'name', SENSOR_IF, 'netns', SENSOR_NS]);
   for (const [ns, link] of [[SENDER_NS, SENDER_IF], [SENSOR_NS, SENSOR_IF]]) {
-    // Jumbo MTU so that no frame of the capture (1518 bytes with a VLAN tag) is too long to send.
-    sh('ip', ['-n', ns, 'link', 'set', link, 'mtu', '9000', 'up']);
+    sh('ip', ['-n', ns, 'link', 'set', link, 'mtu', String(MTU), 'up']);
     // As on a mirror port: no offload merges or splits frames (see README, Mirror-port set-up).
     spawnSync('ip', ['netns', 'exec', ns, 'ethtool', '-K', link, 'gro', 'off', 'lro', 'off', 'gso', 'off', 'tso', 'off'], { stdio: 'ignore' });
   }
@@ -151,13 +188,37 @@ async function status(socket) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Replays the capture at rate with tcpreplay (preloaded into memory); returns what it and the veth report. */
+function replay(mix, rate) {
+  const sentBefore = linkCounter(SENDER_NS, SENDER_IF, 'tx_packets');
+  const txDroppedBefore = linkCounter(SENDER_NS, SENDER_IF, 'tx_dropped');
+  const rateArgs = rate === 'top' ? ['--topspeed'] : [`--mbps=${rate}`];
+  const command = ['tcpreplay', `--intf1=${SENDER_IF}`, '--preload-pcap', ...rateArgs, relative(REPO_ROOT, mix.files.capture)];
+  const run = spawnSync('ip', ['netns', 'exec', SENDER_NS, ...command], { encoding: 'utf8', cwd: REPO_ROOT });
+  if (run.status !== 0) throw new Error(`tcpreplay failed: ${run.stderr}`);
+  const sent = linkCounter(SENDER_NS, SENDER_IF, 'tx_packets') - sentBefore;
+  // tcpreplay reports "Actual: N packets (B bytes) sent in S seconds" and "Rated: X Bps, Y Mbps, Z pps".
+  const actual = /Actual: (\d+) packets \((\d+) bytes\) sent in ([\d.]+) seconds/.exec(run.stdout);
+  const rated = /Rated: [\d.]+ Bps, ([\d.]+) Mbps, ([\d.]+) pps/.exec(run.stdout);
+  const failed = /Failed packets:\s+(\d+)/.exec(run.stdout);
+  return {
+    command: command.join(' '),
+    sentPackets: actual ? Number(actual[1]) : sent,
+    seconds: actual ? Number(actual[3]) : undefined,
+    mbps: rated ? Number(rated[1]) : undefined,
+    pps: rated ? Number(rated[2]) : undefined,
+    failedPackets: failed ? Number(failed[1]) : 0,
+    vethTxDropped: linkCounter(SENDER_NS, SENDER_IF, 'tx_dropped') - txDroppedBefore,
+  };
+}
+
 /** Starts a sensor, replays the capture at rate, waits until the sensor is drained, and stops it. */
-async function runRate(rate, workDir) {
+async function runSensor(mix, rate, workDir) {
   const socket = join(workDir, 'mailtap.sock');
   const config = join(workDir, 'mailtap.yaml');
   writeFileSync(config, `sensor:\n  name: live-load\ncontrol:\n  socket: ${socket}\n`);
-  const db = join(workDir, `db-${rate}`);
-  const sensorLog = join(OUT_DIR, `live-load-sensor-${rate}.log`);
+  const db = join(workDir, `db-${mix.name}-${rate}`);
+  const sensorLog = join(OUT_DIR, `live-load-sensor-${mix.name}-${rate}.log`);
   const sensor = spawn('ip', ['netns', 'exec', SENSOR_NS, process.execPath, CLI, 'live', '-i', SENSOR_IF, '--config', config, '--db', db], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -171,21 +232,8 @@ async function runRate(rate, workDir) {
   }
 
   const loadAtStart = loadavg()[0];
-  const sentBefore = linkCounter(SENDER_NS, SENDER_IF, 'tx_packets');
-  const txDroppedBefore = linkCounter(SENDER_NS, SENDER_IF, 'tx_dropped');
-  const rateArgs = rate === 'top' ? ['--topspeed'] : [`--mbps=${rate}`];
-  const replayCommand = ['tcpreplay', `--intf1=${SENDER_IF}`, ...rateArgs, relative(REPO_ROOT, CAPTURE_PATH)];
-  console.log(`\nrate ${rate === 'top' ? 'top speed' : `${rate} Mbit/s`}: ${replayCommand.join(' ')}`);
-  const replay = spawnSync('ip', ['netns', 'exec', SENDER_NS, ...replayCommand], { encoding: 'utf8', cwd: REPO_ROOT });
-  if (replay.status !== 0) throw new Error(`tcpreplay failed: ${replay.stderr}`);
-  const replayOut = replay.stdout;
-  const sent = linkCounter(SENDER_NS, SENDER_IF, 'tx_packets') - sentBefore;
-  const txDropped = linkCounter(SENDER_NS, SENDER_IF, 'tx_dropped') - txDroppedBefore;
-
-  // tcpreplay reports "Actual: N packets (B bytes) sent in S seconds" and "Rated: X Bps, Y Mbps, Z pps".
-  const actual = /Actual: (\d+) packets \((\d+) bytes\) sent in ([\d.]+) seconds/.exec(replayOut);
-  const rated = /Rated: [\d.]+ Bps, ([\d.]+) Mbps, ([\d.]+) pps/.exec(replayOut);
-  const failed = /Failed packets:\s+(\d+)/.exec(replayOut);
+  console.log(`\n${mix.name}, ${rate === 'top' ? 'top speed' : `${rate} Mbit/s`}`);
+  const sent = replay(mix, rate);
 
   let last = await status(socket);
   let quietSince = Date.now();
@@ -203,51 +251,85 @@ async function runRate(rate, workDir) {
 
   const result = {
     rate,
-    command: replayCommand.join(' '),
-    sentPackets: actual ? Number(actual[1]) : sent,
-    sentBytes: actual ? Number(actual[2]) : undefined,
-    seconds: actual ? Number(actual[3]) : undefined,
-    mbps: rated ? Number(rated[1]) : undefined,
-    pps: rated ? Number(rated[2]) : undefined,
-    failedPackets: failed ? Number(failed[1]) : 0,
-    vethSent: sent,
-    vethTxDropped: txDropped,
+    ...sent,
     captured: last.packets,
     transactions: last.transactions,
     estimatedLoss: last.loss.estimatedRatio,
     interfaceDrops: last.loss.interfaceDrops,
+    kernelPackets: last.loss.kernelPackets,
+    kernelDrops: last.loss.kernelDrops,
     loadAtStart,
     loadAtEnd: loadavg()[0],
   };
-  result.missedPackets = expectedPackets - result.captured;
+  result.missedPackets = mix.filtered.packets - result.captured;
   result.lossless =
     result.failedPackets === 0 &&
     result.vethTxDropped === 0 &&
     result.missedPackets <= 0 &&
-    result.transactions === counts.transactions &&
+    result.transactions === mix.counts.transactions &&
     result.interfaceDrops === 0 &&
+    result.kernelDrops === 0 &&
     result.estimatedLoss === 0;
   console.log(
-    `  sent ${result.sentPackets} packets in ${result.seconds ?? '?'} s (${result.mbps ?? '?'} Mbit/s, ${result.pps ?? '?'} packets/s); ` +
-      `sensor captured ${result.captured} of ${expectedPackets}, ${result.transactions} of ${counts.transactions} transactions, ` +
-      `estimated loss ${(result.estimatedLoss * 100).toFixed(3)} %, interface drops ${result.interfaceDrops}, ` +
+    `  mailtap: sent ${result.sentPackets} packets in ${result.seconds ?? '?'} s (${result.mbps ?? '?'} Mbit/s, ${result.pps ?? '?'} packets/s); ` +
+      `captured ${result.captured} of ${mix.filtered.packets}, ${result.transactions} of ${mix.counts.transactions} transactions, ` +
+      `estimated loss ${(result.estimatedLoss * 100).toFixed(3)} %, kernel drops ${result.kernelDrops ?? 'unavailable'} of ${result.kernelPackets ?? '?'}, interface drops ${result.interfaceDrops}, ` +
       `load average ${result.loadAtStart.toFixed(1)} to ${result.loadAtEnd.toFixed(1)}: ${result.lossless ? 'no loss' : 'LOSS'}`,
   );
   return result;
 }
 
+/**
+ * Replays the same rate to tcpdump with the same filter and buffer, writing to /dev/null: what
+ * capture alone loses on this machine. tcpdump prints its pcap_stats counters when it stops.
+ */
+async function runTcpdump(mix, rate) {
+  const args = ['netns', 'exec', SENSOR_NS, 'tcpdump', '-n', '-i', SENSOR_IF, '-B', String(BUFFER_MIB * 1024), '-w', '/dev/null', filter];
+  const tcpdump = spawn('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  tcpdump.stderr.setEncoding('utf8');
+  tcpdump.stderr.on('data', (chunk) => (stderr += chunk));
+  const startDeadline = Date.now() + 10000;
+  while (!stderr.includes('listening on')) {
+    if (tcpdump.exitCode !== null || Date.now() > startDeadline) throw new Error(`tcpdump did not start: ${stderr}`);
+    await sleep(50);
+  }
+  const sent = replay(mix, rate);
+  await sleep(1000);
+  tcpdump.kill('SIGINT');
+  await once(tcpdump, 'exit');
+  const captured = /(\d+) packets? captured/.exec(stderr);
+  const dropped = /(\d+) packets? dropped by kernel/.exec(stderr);
+  const result = {
+    mbps: sent.mbps,
+    captured: captured ? Number(captured[1]) : undefined,
+    kernelDrops: dropped ? Number(dropped[1]) : undefined,
+  };
+  console.log(`  tcpdump: ${result.mbps ?? '?'} Mbit/s, captured ${result.captured ?? '?'} of ${mix.filtered.packets}, dropped by kernel ${result.kernelDrops ?? '?'}`);
+  return result;
+}
+
 const workDir = mkdtempSync(join(tmpdir(), 'mailtap-live-load-'));
-const results = [];
-let consecutiveLossy = 0;
 try {
+  for (const mix of mixes) {
+    mix.counts = ensureCapture(mix.params, values.force, mix.files);
+    mix.filtered = filteredCapture(mix);
+    console.log(`${mix.name}: the default filter passes ${mix.filtered.packets} of ${mix.counts.packets} packets; ${mix.counts.transactions} transactions`);
+  }
   setUp();
-  for (const rate of rates) {
-    const result = await runRate(rate, workDir);
-    results.push(result);
-    consecutiveLossy = result.lossless ? 0 : consecutiveLossy + 1;
-    if (consecutiveLossy >= 2 && !values['keep-going']) {
-      console.log('\ntwo rates in a row lost packets: stopping (--keep-going tries the rest)');
-      break;
+  for (const mix of mixes) {
+    warmPageCache(mix.files.capture);
+    mix.results = [];
+    let consecutiveLossy = 0;
+    for (const rate of mix.rates) {
+      const result = await runSensor(mix, rate, workDir);
+      if (!values['no-tcpdump']) result.tcpdump = await runTcpdump(mix, rate);
+      mix.results.push(result);
+      consecutiveLossy = result.lossless ? 0 : consecutiveLossy + 1;
+      if (consecutiveLossy >= 2 && !values['keep-going']) {
+        console.log('\ntwo rates in a row lost packets: stopping this capture (--keep-going tries the rest)');
+        break;
+      }
     }
   }
 } finally {
@@ -255,33 +337,72 @@ try {
   rmSync(workDir, { recursive: true, force: true });
 }
 
-const reference = measureReadCeiling();
-console.log(
-  `\nreference: mailtap read --db on the ${expectedPackets} filtered packets took ${reference.seconds.toFixed(1)} s: ` +
-    `${Math.round(reference.pps)} packets/s, as much as ${reference.mixedMbps.toFixed(0)} Mbit/s of the mixed traffic (load average ${reference.load.toFixed(1)})`,
-);
-
-const best = results.filter((r) => r.lossless).sort((a, b) => (b.mbps ?? 0) - (a.mbps ?? 0))[0];
-const verdict = best
-  ? `${(best.mbps ?? 0) >= TARGET_MBPS * 0.98 ? 'PASS' : 'FAIL'} highest rate without loss: ${best.mbps} Mbit/s, ${Math.round(best.pps ?? 0)} packets/s (target ${TARGET_MBPS} Mbit/s)`
-  : `FAIL no rate was free of loss (target ${TARGET_MBPS} Mbit/s)`;
-console.log(`\n${verdict}`);
+for (const mix of mixes) {
+  mix.ceiling = measureReadCeiling(mix);
+  console.log(
+    `\n${mix.name} reference: mailtap read --db on the ${mix.filtered.packets} filtered packets took ${mix.ceiling.seconds.toFixed(1)} s: ` +
+      `${Math.round(mix.ceiling.pps)} packets/s, as much as ${mix.ceiling.mbps.toFixed(0)} Mbit/s of the capture (load average ${mix.ceiling.load.toFixed(1)})`,
+  );
+  mix.best = mix.results.filter((r) => r.lossless).sort((a, b) => (b.mbps ?? 0) - (a.mbps ?? 0))[0];
+  mix.verdict = mix.best
+    ? `${(mix.best.mbps ?? 0) >= TARGET_MBPS * 0.98 ? 'PASS' : 'FAIL'} ${mix.name}: highest rate without loss ${mix.best.mbps} Mbit/s, ${Math.round(mix.best.pps ?? 0)} packets/s (target ${TARGET_MBPS} Mbit/s)`
+    : `FAIL ${mix.name}: no rate was free of loss (target ${TARGET_MBPS} Mbit/s)`;
+  console.log(mix.verdict);
+}
 
 if (!values['no-docs']) {
-  writeDocs(results, best, verdict, reference);
+  writeDocs();
   console.log(`wrote the live-load section of ${relative(REPO_ROOT, DOCS_PATH)}`);
 }
 
 /** Returns a note for the lossy rates below the best lossless one. */
-function lowerLossNote(rows, bestRow) {
-  if (!bestRow) return [];
-  const lower = rows.filter((r) => !r.lossless && (r.mbps ?? 0) < (bestRow.mbps ?? 0));
+function lowerLossNote(mix) {
+  if (!mix.best) return [];
+  const lower = mix.results.filter((r) => !r.lossless && (r.mbps ?? 0) < (mix.best.mbps ?? 0));
   if (lower.length === 0) return [];
   const names = lower.map((r) => `${r.rate} Mbit/s`).join(', ');
-  return [`- ${names} lost packets although a higher rate did not, most likely because the load of the shared machine changed during the run (see the load average column), so repeat the run before trusting one figure.`];
+  return [`- ${names} lost packets although a higher rate did not, most likely because the load of the machine changed during the run (see the load average column), so repeat the run before trusting one figure.`];
 }
 
-function writeDocs(rows, bestRow, verdictLine, ceiling) {
+function tcpdumpCell(r) {
+  if (r.tcpdump === undefined) return 'not run';
+  const t = r.tcpdump;
+  return `${t.captured ?? '?'} captured, ${t.kernelDrops ?? '?'} dropped`;
+}
+
+function mixSection(mix) {
+  const pct = (part, whole) => ((100 * part) / whole).toFixed(1);
+  const c = mix.counts;
+  return [
+    `### ${mix.name === 'office' ? 'Office capture' : 'Mail-heavy capture'}`,
+    '',
+    `\`${relative(REPO_ROOT, mix.files.capture)}\` (\`node bench/make-capture.mjs ${mix.name === 'office' ? `--name office --sessions ${mix.params.sessions} --other-bytes ${mix.params.otherBytes}` : `--sessions ${mix.params.sessions}`}\`): ` +
+      `${(c.bytes / 1e6).toFixed(1)} MB, ${c.packets} packets, ${c.transactions} transactions; mail is ${pct(c.smtpBytes, c.bytes)} % of the bytes and ${pct(c.smtpPackets, c.packets)} % of the packets. ` +
+      `The default filter passes ${mix.filtered.packets} packets (${pct(mix.filtered.packets, c.packets)} %, counted with tcpdump).`,
+    '',
+    '| requested | sent Mbit/s | sent packets/s | seconds | mailtap: packets captured / expected | transactions | estimated loss | kernel drops | load average | result | tcpdump at the same rate |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...mix.results.map(
+      (r) =>
+        `| ${r.rate === 'top' ? 'top speed' : `${r.rate} Mbit/s`} | ${r.mbps ?? '?'} | ${r.pps !== undefined ? Math.round(r.pps) : '?'} | ${r.seconds ?? '?'} | ` +
+        `${r.captured} / ${mix.filtered.packets} (${((Math.max(0, r.missedPackets) / mix.filtered.packets) * 100).toFixed(2)} % missed) | ${r.transactions} / ${c.transactions} | ` +
+        `${(r.estimatedLoss * 100).toFixed(3)} % | ${r.kernelDrops ?? 'unavailable'} | ${r.loadAtStart.toFixed(1)} to ${r.loadAtEnd.toFixed(1)} | ${r.lossless ? 'no loss' : 'loss'} | ${tcpdumpCell(r)} |`,
+    ),
+    '',
+    `- ${mix.verdict}`,
+    ...lowerLossNote(mix),
+    `- Reference: \`mailtap read --db\` on the ${mix.filtered.packets} packets the filter passes (a file written by tcpdump) ` +
+      `took ${mix.ceiling.seconds.toFixed(1)} s right after the rates above, ${Math.round(mix.ceiling.pps)} packets/s, ` +
+      `the filtered share of ${mix.ceiling.mbps.toFixed(0)} Mbit/s of this capture (load average ${mix.ceiling.load.toFixed(1)}).`,
+    '',
+    mix.best ? `Command of the highest rate without loss (in the sender's namespace):` : 'Commands as run:',
+    '',
+    ...(mix.best ? [mix.best] : mix.results).map((r) => `    ${r.command}`),
+    '',
+  ];
+}
+
+function writeDocs() {
   const info = machineInfo();
   const lines = [
     BEGIN,
@@ -289,38 +410,19 @@ function writeDocs(rows, bestRow, verdictLine, ceiling) {
     '',
     `Run on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC with \`node bench/live-load.mjs\` (as root, after \`npm run build\`).`,
     '',
-    `- Machine: ${info.cpus} CPUs (${info.cpuModel}), ${info.memoryGb} GiB RAM, shared with other jobs; Node ${info.node}; 1-minute load average ${loadBefore.toFixed(2)} before the run`,
-    `- ${commandOutput('tcpreplay', ['--version'])}; the capture goes from one end of a veth pair (MTU 9000, offloads off) to the other, each end in its own network namespace`,
-    `- Input: \`bench/out/mixed.pcap\`, ${(counts.bytes / 1e6).toFixed(1)} MB, ${counts.packets} packets, ${counts.transactions} transactions; the default filter passes ${expectedPackets} packets (counted with tcpdump)`,
-    '- Sensor: `mailtap live -i mt9lc0 --config FILE --db DIR` with the default filter and capture buffer (64 MiB), storing every record, started fresh for each rate',
-    '- A rate is without loss when tcpreplay and the sending veth report no failed or dropped packet, the sensor counted every packet the filter passes and every transaction of the generator, its loss estimate is 0 and the interface reported no drops',
+    `- Machine: ${info.cpus} CPUs (${info.cpuModel}), ${info.memoryGb} GiB RAM; Node ${info.node}; 1-minute load average ${loadBefore.toFixed(2)} before the run`,
+    `- ${commandOutput('tcpreplay', ['--version'])}, with the capture preloaded into memory; the packets go from one end of a veth pair (MTU ${MTU}, as on a mirror port; offloads off) to the other, each end in its own network namespace. tcpreplay and the kernel work of both veth ends run on the same 2 CPUs as the sensor.`,
+    `- Sensor: \`mailtap live -i ${SENSOR_IF} --config FILE --db DIR\` with the default filter and capture buffer (${BUFFER_MIB} MiB), storing every record, started fresh for each rate`,
+    '- A rate is without loss when tcpreplay and the sending veth report no failed or dropped packet, the sensor counted every packet the filter passes and every transaction of the generator, its loss estimate is 0, and neither the kernel (the capture socket\'s counters, `kernel drops`) nor the interface reported drops',
+    `- tcpdump reference: after each sensor run the same rate is replayed to \`tcpdump -i ${SENSOR_IF} -B ${BUFFER_MIB * 1024} -w /dev/null FILTER\` with the same filter; its counts are its pcap_stats. It only captures, so it shows what the machine delivers, not what parsing costs.`,
     '',
-    '| requested | sent Mbit/s | sent packets/s | seconds | packets captured / expected | transactions | estimated loss | interface drops | load average | result |',
-    '|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map(
-      (r) =>
-        `| ${r.rate === 'top' ? 'top speed' : `${r.rate} Mbit/s`} | ${r.mbps ?? '?'} | ${r.pps !== undefined ? Math.round(r.pps) : '?'} | ${r.seconds ?? '?'} | ` +
-        `${r.captured} / ${expectedPackets} (${((Math.max(0, r.missedPackets) / expectedPackets) * 100).toFixed(2)} % missed) | ${r.transactions} / ${counts.transactions} | ${(r.estimatedLoss * 100).toFixed(3)} % | ${r.interfaceDrops} | ${r.loadAtStart.toFixed(1)} to ${r.loadAtEnd.toFixed(1)} | ${r.lossless ? 'no loss' : 'loss'} |`,
-    ),
-    '',
-    `- ${verdictLine}`,
-    ...lowerLossNote(rows, bestRow),
-    '- Interface drops (rx_dropped and rx_missed_errors of the sensor\'s veth) stay 0 even where packets were lost: ' +
-      'the kernel drops them when the capture socket\'s ring buffer is full, which the interface statistics do not count, ' +
-      'and cap 0.2.1 does not expose pcap_stats. The packet count and the loss estimate show that loss.',
+    ...mixes.flatMap(mixSection),
+    '- Interface drops (rx_dropped and rx_missed_errors of the sensor\'s veth) stayed 0 in every run: when the capture buffer is full, the kernel drops packets in the capture socket, which `kernel drops` counts.',
     '- The loss estimate counts bytes acknowledged within the flows the sensor saw; flows whose packets were all dropped ' +
       'do not count, so the estimate can be lower than the share of missed packets.',
-    `- Reference: \`mailtap read --db\` on the ${expectedPackets} packets the filter passes (a file written by tcpdump) ` +
-      `took ${ceiling.seconds.toFixed(1)} s right after the rates above, ${Math.round(ceiling.pps)} packets/s, ` +
-      `which is the filtered share of ${ceiling.mixedMbps.toFixed(0)} Mbit/s of the mixed traffic (load average ${ceiling.load.toFixed(1)}). ` +
-      'Live capture cannot sustain a higher rate than the stages that process the packets.',
     '- Packet decoding, TCP reassembly, SMTP parsing and the store run on the main thread (MIME parsing in a worker), ' +
-      'and cap 0.2.1 calls into JavaScript once per packet, so the capture keeps up only as long as that thread does. ' +
-      'tcpreplay runs on the same 2 CPUs.',
-    '',
-    bestRow ? `Command of the highest rate without loss (in the sender's namespace):` : 'Commands as run:',
-    '',
-    ...(bestRow ? [bestRow] : rows).map((r) => `    ${r.command}`),
+      'and cap 0.2.1 calls into JavaScript once per packet, so the capture keeps up only as long as that thread does; ' +
+      'live capture cannot sustain a higher packet rate than the read reference.',
     END,
   ];
   const text = existsSync(DOCS_PATH) ? readFileSync(DOCS_PATH, 'utf8') : '';

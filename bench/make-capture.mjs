@@ -4,7 +4,8 @@
 // must report and bench/out/mixed-transactions.jsonl with one expected record per transaction.
 // The files are rebuilt only when they are missing or the parameters or generator code changed.
 //
-// Usage: node bench/make-capture.mjs [--sessions N] [--other-bytes N] [--seed N] [--force]
+// Usage: node bench/make-capture.mjs [--sessions N] [--other-bytes N] [--seed N] [--name NAME] [--force]
+// --name writes bench/out/NAME.pcap, NAME.json and NAME-transactions.jsonl instead (default mixed).
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -21,6 +22,16 @@ export const OUT_DIR = join(BENCH_DIR, 'out');
 export const CAPTURE_PATH = join(OUT_DIR, 'mixed.pcap');
 export const COUNTS_PATH = join(OUT_DIR, 'mixed.json');
 export const TRANSACTIONS_PATH = join(OUT_DIR, 'mixed-transactions.jsonl');
+
+/** Returns the paths of the files written for a capture named `name` (the default is mixed). */
+export function captureFiles(name = 'mixed') {
+  if (!/^[\w-]+$/.test(name)) throw new Error(`invalid capture name ${JSON.stringify(name)}: letters, digits, _ and - only`);
+  return {
+    capture: join(OUT_DIR, `${name}.pcap`),
+    counts: join(OUT_DIR, `${name}.json`),
+    transactions: join(OUT_DIR, `${name}-transactions.jsonl`),
+  };
+}
 
 const GENERATOR_FILES = [
   'make-capture.mjs',
@@ -144,15 +155,15 @@ function newStats() {
   };
 }
 
-/** Generates the capture; returns the counts written to mixed.json. */
-export function generateCapture(params) {
+/** Generates the capture; returns the counts written to its .json file. */
+export function generateCapture(params, files = captureFiles()) {
   mkdirSync(OUT_DIR, { recursive: true });
   const rng = createRng(params.seed);
   const pool = createRandomPool(rng, RANDOM_POOL_BYTES);
   const network = createNetwork(rng, HOST_COUNT);
   const stats = newStats();
-  const writer = new PcapWriter(CAPTURE_PATH);
-  const transactionsFd = openSync(TRANSACTIONS_PATH, 'w');
+  const writer = new PcapWriter(files.capture);
+  const transactionsFd = openSync(files.transactions, 'w');
   let transactionLines = [];
   const heap = new FlowHeap();
   const durationMicros = (params.sessions / SESSION_RATE) * 1e6;
@@ -231,28 +242,28 @@ function printCounts(counts) {
   for (const line of lines) console.log(line);
 }
 
-/** Returns the stored counts if mixed.pcap matches params, else regenerates it. */
-export function ensureCapture(params, force = false) {
-  if (!force && existsSync(COUNTS_PATH) && existsSync(CAPTURE_PATH)) {
-    const stored = JSON.parse(readFileSync(COUNTS_PATH, 'utf8'));
+/** Returns the stored counts if the capture matches params, else regenerates it. */
+export function ensureCapture(params, force = false, files = captureFiles()) {
+  if (!force && existsSync(files.counts) && existsSync(files.capture)) {
+    const stored = JSON.parse(readFileSync(files.counts, 'utf8'));
     const same = JSON.stringify(stored.params) === JSON.stringify(params);
-    if (same && statSync(CAPTURE_PATH).size === stored.counts.bytes) {
-      console.log(`${CAPTURE_PATH} is up to date`);
+    if (same && statSync(files.capture).size === stored.counts.bytes) {
+      console.log(`${files.capture} is up to date`);
       printCounts(stored.counts);
       return stored.counts;
     }
   }
-  console.log(`writing ${CAPTURE_PATH} (${params.sessions} sessions, ${params.otherBytes} bytes of other traffic, seed ${params.seed})`);
+  console.log(`writing ${files.capture} (${params.sessions} sessions, ${params.otherBytes} bytes of other traffic, seed ${params.seed})`);
   const started = process.hrtime.bigint();
-  const counts = generateCapture(params);
+  const counts = generateCapture(params, files);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  writeFileSync(COUNTS_PATH, JSON.stringify({ params, counts }, null, 2) + '\n');
+  writeFileSync(files.counts, JSON.stringify({ params, counts }, null, 2) + '\n');
   console.log(`generated in ${seconds.toFixed(1)} s`);
   printCounts(counts);
   return counts;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: CAPTURE_OPTIONS });
-  ensureCapture(captureParams(values), values.force);
+  const { values } = parseArgs({ options: { ...CAPTURE_OPTIONS, name: { type: 'string', default: 'mixed' } } });
+  ensureCapture(captureParams(values), values.force, captureFiles(values.name));
 }

@@ -2,8 +2,9 @@
 // Load test of `mailtap live`. It replays generated captures with tcpreplay at rising rates into
 // one end of a veth pair between two network namespaces, and runs `mailtap live` on the other
 // end with the default filter and an event store, as the service runs. After each rate it
-// compares what the sensor saw with what was sent, then replays the same rate to tcpdump with
-// the same filter and buffer as a capture-only reference. Reports the highest rate without loss
+// compares what the sensor saw with what was sent, then replays the same rate twice more as
+// capture-only references with the same filter and buffer: to tcpdump, and to a script that
+// opens cap as the sensor does and only counts packets. Reports the highest rate without loss
 // per capture in the live-load section of docs/benchmarks.md. Needs root, iproute2, ethtool,
 // tcpreplay and tcpdump, and a build (`npm run build`).
 //
@@ -16,7 +17,7 @@
 //
 // Options: --mix mail-heavy|office|all (default all), --rates LIST and --office-rates LIST
 // (Mbit/s, comma-separated, "top" for --topspeed), --keep-going (also try the rates after two
-// lossy ones), --no-tcpdump (skip the reference runs), --no-docs (leave docs/benchmarks.md
+// lossy ones), --no-references (skip the tcpdump and cap runs), --no-docs (leave docs/benchmarks.md
 // unchanged), and the capture options of make-capture.mjs (for the mail-heavy capture).
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -62,7 +63,7 @@ const { values } = parseArgs({
     rates: { type: 'string', default: '100,150,200,250,300,400,600,800,1000,top' },
     'office-rates': { type: 'string', default: '250,500,750,1000,top' },
     'keep-going': { type: 'boolean', default: false },
-    'no-tcpdump': { type: 'boolean', default: false },
+    'no-references': { type: 'boolean', default: false },
     'no-docs': { type: 'boolean', default: false },
   },
 });
@@ -309,6 +310,32 @@ async function runTcpdump(mix, rate) {
   return result;
 }
 
+/**
+ * Replays the same rate to bench/lib/cap-count.mjs, which opens cap as the sensor does and only
+ * counts packets: what the capture binding sustains before any parsing.
+ */
+async function runCapAlone(mix, rate) {
+  const script = join(REPO_ROOT, 'bench', 'lib', 'cap-count.mjs');
+  const counter = spawn('ip', ['netns', 'exec', SENSOR_NS, process.execPath, script, SENSOR_IF, filter, String(BUFFER_MIB * 1024 * 1024)], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  let stdout = '';
+  counter.stdout.setEncoding('utf8');
+  counter.stdout.on('data', (chunk) => (stdout += chunk));
+  const startDeadline = Date.now() + 10000;
+  while (!stdout.includes('ready')) {
+    if (counter.exitCode !== null || Date.now() > startDeadline) throw new Error(`cap-count.mjs did not start: ${stdout}`);
+    await sleep(50);
+  }
+  const sent = replay(mix, rate);
+  await sleep(1000);
+  counter.kill('SIGTERM');
+  await once(counter, 'exit');
+  const captured = Number(stdout.trim().split('\n').pop());
+  console.log(`  cap alone: ${sent.mbps ?? '?'} Mbit/s, captured ${captured} of ${mix.filtered.packets}`);
+  return { mbps: sent.mbps, captured };
+}
+
 const workDir = mkdtempSync(join(tmpdir(), 'mailtap-live-load-'));
 try {
   for (const mix of mixes) {
@@ -323,7 +350,10 @@ try {
     let consecutiveLossy = 0;
     for (const rate of mix.rates) {
       const result = await runSensor(mix, rate, workDir);
-      if (!values['no-tcpdump']) result.tcpdump = await runTcpdump(mix, rate);
+      if (!values['no-references']) {
+        result.tcpdump = await runTcpdump(mix, rate);
+        result.capAlone = await runCapAlone(mix, rate);
+      }
       mix.results.push(result);
       consecutiveLossy = result.lossless ? 0 : consecutiveLossy + 1;
       if (consecutiveLossy >= 2 && !values['keep-going']) {
@@ -370,6 +400,11 @@ function tcpdumpCell(r) {
   return `${t.captured ?? '?'} captured, ${t.kernelDrops ?? '?'} dropped`;
 }
 
+function capCell(r, expected) {
+  if (r.capAlone === undefined) return 'not run';
+  return `${r.capAlone.captured} (${((Math.max(0, expected - r.capAlone.captured) / expected) * 100).toFixed(2)} % missed)`;
+}
+
 function mixSection(mix) {
   const pct = (part, whole) => ((100 * part) / whole).toFixed(1);
   const c = mix.counts;
@@ -380,13 +415,13 @@ function mixSection(mix) {
       `${(c.bytes / 1e6).toFixed(1)} MB, ${c.packets} packets, ${c.transactions} transactions; mail is ${pct(c.smtpBytes, c.bytes)} % of the bytes and ${pct(c.smtpPackets, c.packets)} % of the packets. ` +
       `The default filter passes ${mix.filtered.packets} packets (${pct(mix.filtered.packets, c.packets)} %, counted with tcpdump).`,
     '',
-    '| requested | sent Mbit/s | sent packets/s | seconds | mailtap: packets captured / expected | transactions | estimated loss | kernel drops | load average | result | tcpdump at the same rate |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| requested | sent Mbit/s | sent packets/s | seconds | mailtap: packets captured / expected | transactions | estimated loss | kernel drops | load average | result | tcpdump at the same rate | cap alone at the same rate |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...mix.results.map(
       (r) =>
         `| ${r.rate === 'top' ? 'top speed' : `${r.rate} Mbit/s`} | ${r.mbps ?? '?'} | ${r.pps !== undefined ? Math.round(r.pps) : '?'} | ${r.seconds ?? '?'} | ` +
         `${r.captured} / ${mix.filtered.packets} (${((Math.max(0, r.missedPackets) / mix.filtered.packets) * 100).toFixed(2)} % missed) | ${r.transactions} / ${c.transactions} | ` +
-        `${(r.estimatedLoss * 100).toFixed(3)} % | ${r.kernelDrops ?? 'unavailable'} | ${r.loadAtStart.toFixed(1)} to ${r.loadAtEnd.toFixed(1)} | ${r.lossless ? 'no loss' : 'loss'} | ${tcpdumpCell(r)} |`,
+        `${(r.estimatedLoss * 100).toFixed(3)} % | ${r.kernelDrops ?? 'unavailable'} | ${r.loadAtStart.toFixed(1)} to ${r.loadAtEnd.toFixed(1)} | ${r.lossless ? 'no loss' : 'loss'} | ${tcpdumpCell(r)} | ${capCell(r, mix.filtered.packets)} |`,
     ),
     '',
     `- ${mix.verdict}`,
@@ -414,7 +449,7 @@ function writeDocs() {
     `- ${commandOutput('tcpreplay', ['--version'])}, with the capture preloaded into memory; the packets go from one end of a veth pair (MTU ${MTU}, as on a mirror port; offloads off) to the other, each end in its own network namespace. tcpreplay and the kernel work of both veth ends run on the same 2 CPUs as the sensor.`,
     `- Sensor: \`mailtap live -i ${SENSOR_IF} --config FILE --db DIR\` with the default filter and capture buffer (${BUFFER_MIB} MiB), storing every record, started fresh for each rate`,
     '- A rate is without loss when tcpreplay and the sending veth report no failed or dropped packet, the sensor counted every packet the filter passes and every transaction of the generator, its loss estimate is 0, and neither the kernel (the capture socket\'s counters, `kernel drops`) nor the interface reported drops',
-    `- tcpdump reference: after each sensor run the same rate is replayed to \`tcpdump -i ${SENSOR_IF} -B ${BUFFER_MIB * 1024} -w /dev/null FILTER\` with the same filter; its counts are its pcap_stats. It only captures, so it shows what the machine delivers, not what parsing costs.`,
+    `- tcpdump reference: after each sensor run the same rate is replayed to \`tcpdump -i ${SENSOR_IF} -B ${BUFFER_MIB * 1024} -w /dev/null FILTER\` with the same filter; its counts are its pcap_stats. Then the same rate goes to \`node bench/lib/cap-count.mjs\`, which opens cap with the same filter and buffer and only counts packets. Neither parses, so they show what the machine and the capture binding deliver, not what parsing costs.`,
     '',
     ...mixes.flatMap(mixSection),
     '- Interface drops (rx_dropped and rx_missed_errors of the sensor\'s veth) stayed 0 in every run: when the capture buffer is full, the kernel drops packets in the capture socket, which `kernel drops` counts.',

@@ -249,6 +249,8 @@ export class LiveCapture {
       throw new LiveCaptureError('interface', iface, reason, `cannot capture on interface "${iface}": ${reason}`);
     }
     const cap = newCap();
+    // cap keeps only a raw pointer to this buffer and writes every packet into it, so the session
+    // holds it for as long as the capture runs.
     const buffer = Buffer.alloc(PACKET_BUFFER);
     let linkName: string;
     try {

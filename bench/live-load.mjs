@@ -2,7 +2,7 @@
 // Load test of `mailtap live`. It replays generated captures with tcpreplay at rising rates into
 // one end of a veth pair between two network namespaces, and runs `mailtap live` on the other
 // end with the default filter and an event store, as the service runs. After each rate it
-// compares what the sensor saw with what was sent, then replays the same rate twice more as
+// compares what the sensor saw with what was sent. Then it replays the same rate twice more as
 // capture-only references with the same filter and buffer: to tcpdump, and to a script that
 // opens cap as the sensor does and only counts packets. Reports the highest rate without loss
 // per capture in the live-load section of docs/benchmarks.md. Needs root, iproute2, ethtool,
@@ -41,9 +41,10 @@ const SENDER_IF = 'mt9ls0';
 const SENSOR_IF = 'mt9lc0';
 /**
  * MTU of the veth pair: that of a mirror port. Frames of the captures are at most 1518 bytes
- * (1500 plus a VLAN tag), which the kernel accepts at MTU 1500. The MTU matters: cap opens
- * libpcap in immediate mode, which uses a ring of fixed-size frames sized by the MTU, so a
- * 64 MiB buffer holds about 40,000 packets at MTU 1500 but 7,000 at MTU 9000.
+ * (1500 plus a VLAN tag), which the kernel accepts at MTU 1500. The MTU matters because cap
+ * opens libpcap in immediate mode, which uses a ring of fixed-size slots sized for the largest
+ * frame. A 64 MiB buffer has room for 41,944 packets at MTU 1500 but 7,385 at MTU 9000 (the
+ * ring_rx line of `ss -0 -e`).
  */
 const MTU = 1500;
 /** Capture buffer of the sensor (its default) and of the tcpdump reference, in MiB. */

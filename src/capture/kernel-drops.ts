@@ -2,11 +2,12 @@
  * Counts the packets the kernel dropped before the capture read them, as pcap_stats does.
  *
  * When the ring buffer of a capture socket is full, the kernel drops what the filter passed and
- * counts it in the socket, not in the interface statistics. cap does not expose pcap_stats, so
- * this module finds the process's packet sockets (/proc/self/net/packet names each socket's
- * inode and interface index, /proc/self/fd maps inodes to descriptors) and reads their counters
- * with getsockopt(PACKET_STATISTICS) through a small native module (native/packet-stats.c,
- * built by `npm install`). Without that module the counts are unavailable, never guessed.
+ * counts it in the socket, not in the interface statistics. cap does not expose pcap_stats.
+ * This module therefore finds the process's packet sockets: /proc/self/net/packet lists each
+ * socket's inode and interface index, and /proc/self/fd maps inodes to descriptors. It reads
+ * their counters with getsockopt(PACKET_STATISTICS) through a small native module
+ * (native/packet-stats.c, built by `npm install`). Without that module the counts are
+ * unavailable, never guessed.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';

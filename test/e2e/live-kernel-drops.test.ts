@@ -11,14 +11,14 @@ import { PcapBuilder, TcpConnection } from './pcap-builder.js';
 /*
  * Packets the kernel drops because the capture buffer is full. tcpreplay sends a burst of one
  * SMTP connection's segments at top speed from namespace mt5ks through a veth pair to namespace
- * mt5kc, where `mailtap live` captures with the smallest buffer it accepts (64 KiB), so the
- * ring fills and the kernel drops. The kernel's counters, read from the capture socket, must
- * account for every packet sent: those cap delivered plus those dropped.
+ * mt5kc. There `mailtap live` captures with the smallest buffer it accepts (64 KiB), so the
+ * ring fills and the kernel drops packets. The kernel's counters, read from the capture socket,
+ * must account for every packet sent: those cap delivered plus those dropped.
  */
 
 const SENDER_NS = 'mt5ks';
 const SENSOR_NS = 'mt5kc';
-/** Data segments of the burst; with their ACKs the capture holds twice as many packets plus 7. */
+/** Data segments of the burst. With their ACKs, the capture has twice as many packets plus 7. */
 const SEGMENTS = 12000;
 
 const isRoot = process.getuid?.() === 0;

@@ -20,7 +20,7 @@ after(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A fake /proc/self with the packet table and descriptors pointing at sockets, a file and a pipe. */
+/** Creates a fake /proc/self with the packet table and descriptors of sockets, a file and a pipe. */
 function fakeProc(): string {
   const root = mkdtempSync(join(tmpdir(), 'mailtap-proc-'));
   dirs.push(root);
@@ -35,7 +35,7 @@ function fakeProc(): string {
   return root;
 }
 
-test('finds this process\'s packet sockets on the wanted interfaces only', () => {
+test('finds own packet sockets per interface', () => {
   const root = fakeProc();
   // Socket 1502700 is on interface 3 but belongs to another process: no descriptor here.
   assert.deepEqual(findPacketSockets(new Set([3]), root), [{ fd: 23, inode: '1502672' }]);

@@ -3,8 +3,8 @@
  *
  * cap (libpcap) owns the capture socket and does not expose pcap_stats, so packets the kernel
  * drops when the socket's ring buffer is full would go unnoticed: the interface counters do not
- * include them. The sensor finds its capture socket's file descriptor in /proc/self/fd and asks
- * the kernel here. No library offers this; it is one system call.
+ * include them. The sensor finds its capture socket's file descriptor in /proc/self/fd and reads
+ * the counters here, with one system call that no npm library offers for a plain descriptor.
  *
  * The kernel resets both counters on every read, so the caller adds the readings up. tp_packets
  * includes tp_drops: it counts every packet that passed the socket filter.
@@ -38,7 +38,7 @@ static napi_value read_stats(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "expected a file descriptor");
     return NULL;
   }
-  /* The v3 layout starts with the v1/v2 one; the kernel copies what its ring version has. */
+  /* The v3 layout starts with the v1/v2 one, and the kernel copies the one of its ring version. */
   struct tpacket_stats_v3 stats;
   memset(&stats, 0, sizeof stats);
   socklen_t length = sizeof stats;

@@ -31,6 +31,25 @@ export function readInterfaceDrops(iface: string, root = '/sys/class/net'): Inte
   return { rxDropped: rxDropped ?? 0, rxMissed: rxMissed ?? 0 };
 }
 
+/** IFF_UP in the interface flags (linux/if.h): the interface is administratively up. */
+const IFF_UP = 0x1;
+
+/**
+ * Returns whether an interface is up (`ip link set IFACE up`) from /sys/class/net/IFACE/flags,
+ * or undefined when it does not exist. The "any" pseudo-interface is always up. A link without
+ * carrier is up in this sense, and libpcap opens it. `root` is for tests.
+ */
+export function interfaceIsUp(iface: string, root = '/sys/class/net'): boolean | undefined {
+  if (iface === 'any') return true;
+  if (iface.includes('/') || iface === '.' || iface === '..') return undefined;
+  try {
+    const flags = Number.parseInt(readFileSync(`${root}/${iface}/flags`, 'ascii').trim(), 16);
+    return Number.isNaN(flags) ? undefined : (flags & IFF_UP) !== 0;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Counts the drops of a set of interfaces since it was created: the kernel counters run from
  * when each interface came up, so the first reading is the baseline. A counter that goes

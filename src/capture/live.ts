@@ -163,7 +163,8 @@ function now(packet: Packet): void {
  *
  * NOTE: when a captured interface goes down or is deleted, cap 0.2.1 fails an assertion in its
  * poll callback and the process aborts. Opening an interface that is down fails with "That
- * device is not up". A service manager has to restart the sensor (systemd: Restart=always).
+ * device is not up". A service manager has to restart the sensor (the unit has
+ * Restart=on-failure), and `mailtap live` waits for a down interface before it opens it.
  *
  * NOTE: cap does not pass the pcap_pkthdr timestamp on, so a packet's time is the time its
  * callback runs. With immediate mode this is within a fraction of a millisecond of the kernel's

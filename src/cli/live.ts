@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { Analyzer } from '../analyze.js';
-import { InterfaceDropCounter } from '../capture/interface-drops.js';
+import { InterfaceDropCounter, interfaceIsUp } from '../capture/interface-drops.js';
 import { KernelDropCounter } from '../capture/kernel-drops.js';
 import { LiveCapture, captureClock, defaultCaptureFilter } from '../capture/live.js';
 import { ConfigError, defaultConfig, loadConfig } from '../config/load.js';
@@ -167,6 +167,47 @@ function captureFilter(config: Config, override: string | undefined): string {
   return override ?? config.capture.filter ?? defaultCaptureFilter([...config.smtp.ports, ...config.smtp.implicit_tls_ports]);
 }
 
+/** Seconds between two log lines while the sensor waits for an interface. */
+const INTERFACE_WAIT_LOG_SECONDS = 60;
+
+/**
+ * Waits until every interface that exists is up. Returns false when SIGINT or SIGTERM arrived
+ * while waiting. An interface that does not exist is left to the capture, which reports it.
+ */
+async function waitForInterfacesUp(interfaces: readonly string[], log: Logger): Promise<boolean> {
+  const down = (): string[] => interfaces.filter((iface) => interfaceIsUp(iface) === false);
+  let waitingFor = down();
+  if (waitingFor.length === 0) return true;
+
+  let stopSignal: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    stopSignal = signal;
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  log.warn({ interfaces: waitingFor }, 'interface down: waiting for it to come up (ip link set IFACE up)');
+  try {
+    let loggedAt = Date.now();
+    while (stopSignal === undefined) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      waitingFor = down();
+      if (waitingFor.length === 0) {
+        log.info({ interfaces }, 'interface up: starting the capture');
+        return true;
+      }
+      if (Date.now() - loggedAt >= INTERFACE_WAIT_LOG_SECONDS * 1000) {
+        log.warn({ interfaces: waitingFor }, 'interface still down: waiting for it to come up');
+        loggedAt = Date.now();
+      }
+    }
+    log.info({ signal: stopSignal }, 'stopped while waiting for the interface');
+    return false;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
 /** Serializes the settings the analyzer reads, to tell whether a reload changed them. */
 function detectionSettings(config: Config): string {
   const { sensor, networks, senders, devices, thresholds, rules, inventory, detect } = config;
@@ -217,6 +258,11 @@ export async function runLive(argv: string[]): Promise<number> {
     pino.destination({ dest: 2, sync: true }),
   );
   const errors = new RateLimitedLog(log);
+
+  // libpcap cannot open an interface that is down, and cap 0.2.1 aborts the process when a
+  // captured interface goes down. A sensor restarted after that waits here instead of failing
+  // again, so a mirror port that stays down for minutes does not exhaust the service's restarts.
+  if (!(await waitForInterfacesUp(interfaces, log))) return 0;
 
   const dbPath = values.db ?? config.store.path;
   let store: EventStore;
@@ -356,11 +402,6 @@ export async function runLive(argv: string[]): Promise<number> {
     // A configuration that forbids serving the feed is a configuration error.
     return (error as { reason?: string }).reason === 'config' ? 2 : 1;
   }
-
-  log.info(
-    { interfaces, filter, linkTypes: capture.linkTypes(), bufferSize: config.capture.buffer_size, db: dbPath, host: hostname() },
-    'capture started',
-  );
 
   let stopping: Promise<number> | undefined;
   let resolveDone: (status: number) => void = () => {};
@@ -541,6 +582,11 @@ export async function runLive(argv: string[]): Promise<number> {
   process.on('SIGINT', onStop);
   process.on('SIGTERM', onStop);
   process.on('SIGHUP', reload);
+  // Logged once the signal handlers are in place: a supervisor may stop the sensor right away.
+  log.info(
+    { interfaces, filter, linkTypes: capture.linkTypes(), bufferSize: config.capture.buffer_size, db: dbPath, host: hostname() },
+    'capture started',
+  );
 
   return done;
 }

@@ -1,9 +1,10 @@
 {
   "targets": [
     {
-      "target_name": "packet_stats",
-      "sources": ["src/capture/native/packet-stats.c"],
-      "cflags": ["-Wall", "-Wextra"]
+      "target_name": "capture_native",
+      "sources": ["src/capture/native/capture.c"],
+      "cflags": ["-Wall", "-Wextra"],
+      "libraries": ["-lpcap"]
     }
   ]
 }

@@ -79,15 +79,15 @@ rm -rf "$dest$app_dir/dist" "$dest$app_dir/node_modules" "$dest$app_dir/build"
 cp -a "$repo/dist" "$dest$app_dir/dist"
 cp -aL "$repo/node_modules" "$dest$app_dir/node_modules"
 # The native module that reads the capture sockets' drop counters (built by npm ci).
-if [[ -f "$repo/build/Release/packet_stats.node" ]]; then
+if [[ -f "$repo/build/Release/capture_native.node" ]]; then
   mkdir -p "$dest$app_dir/build/Release"
-  cp "$repo/build/Release/packet_stats.node" "$dest$app_dir/build/Release/"
+  cp "$repo/build/Release/capture_native.node" "$dest$app_dir/build/Release/"
 else
-  echo "warning: build/Release/packet_stats.node is missing (npm ci builds it): the service will not report kernel drops" >&2
+  echo "warning: build/Release/capture_native.node is missing (npm ci builds it): the service will not report kernel drops" >&2
 fi
 cp "$repo/package.json" "$repo/README.md" "$dest$app_dir/"
 chmod -R u=rwX,go=rX "$dest$app_dir"
-echo "copied dist/, node_modules/, build/Release/packet_stats.node, package.json and README.md"
+echo "copied dist/, node_modules/, build/Release/capture_native.node, package.json and README.md"
 
 echo "==> command $bin_dir/mailtap"
 mkdir -p "$dest$bin_dir"

@@ -5,34 +5,11 @@
  * counts it in the socket, not in the interface statistics. cap does not expose pcap_stats.
  * This module therefore finds the process's packet sockets: /proc/self/net/packet lists each
  * socket's inode and interface index, and /proc/self/fd maps inodes to descriptors. It reads
- * their counters with getsockopt(PACKET_STATISTICS) through a small native module
- * (native/packet-stats.c, built by `npm install`). Without that module the counts are
- * unavailable, never guessed.
+ * their counters with getsockopt(PACKET_STATISTICS) through the native module (native.ts).
+ * Without that module the counts are unavailable, never guessed.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { createRequire } from 'node:module';
-
-interface PacketStatsBinding {
-  /** Returns [packets that passed the filter, packets dropped] since the previous read. */
-  read(fd: number): [number, number];
-}
-
-/** Path of the native module from src/capture/ and dist/capture/ alike. */
-const BINDING_PATH = '../../build/Release/packet_stats.node';
-
-let binding: PacketStatsBinding | undefined;
-let bindingError: string | undefined;
-
-function loadBinding(): PacketStatsBinding | undefined {
-  if (binding === undefined && bindingError === undefined) {
-    try {
-      binding = createRequire(import.meta.url)(BINDING_PATH) as PacketStatsBinding;
-    } catch (error) {
-      bindingError = `the native module ${BINDING_PATH.slice(6)} cannot be loaded (run npm install to build it): ${(error as Error).message.split('\n')[0]}`;
-    }
-  }
-  return binding;
-}
+import { captureNative, nativeLoadError } from './native.js';
 
 interface PacketSocket {
   fd: number;
@@ -123,13 +100,13 @@ export class KernelDropCounter {
     private readonly procRoot = '/proc/self',
     sysRoot = '/sys/class/net',
   ) {
-    const native = loadBinding();
+    const native = captureNative();
     for (const iface of interfaces) {
       const index = ifindexOf(iface, sysRoot);
       if (index !== undefined) this.ifindexes.add(index);
     }
     if (native === undefined) {
-      this.unavailable = bindingError;
+      this.unavailable = nativeLoadError();
     } else {
       this.sockets = findPacketSockets(this.ifindexes, procRoot);
       this.unavailable = this.sockets.length === 0 ? `no capture socket on ${interfaces.join(', ')} was found in ${procRoot}/net/packet` : undefined;
@@ -140,13 +117,14 @@ export class KernelDropCounter {
 
   /** Returns the counts since the counter was created, or undefined when unavailable. */
   read(): KernelCounts | undefined {
-    if (this.unavailable !== undefined || binding === undefined) return undefined;
+    const native = captureNative();
+    if (this.unavailable !== undefined || native === undefined) return undefined;
     if (this.sockets.some((socket) => socketInode(`${this.procRoot}/fd/${socket.fd}`) !== socket.inode)) {
       this.sockets = findPacketSockets(this.ifindexes, this.procRoot);
     }
     for (const socket of this.sockets) {
       try {
-        const [received, dropped] = binding.read(socket.fd);
+        const [received, dropped] = native.readStats(socket.fd);
         this.totals.received += received;
         this.totals.dropped += dropped;
       } catch {

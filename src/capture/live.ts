@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { createCaptureStats } from './reader.js';
 import type { CaptureStats, Packet } from './types.js';
+import { captureNative } from './native.js';
 
 /**
  * The part of the `cap` addon this module uses. close() must only be called after a successful
@@ -68,6 +69,11 @@ const LINK_TYPES: Readonly<Record<string, number>> = {
   LINKTYPE_LINUX_SLL: 113,
 };
 
+/** Returns the DLT_ number libpcap uses on Linux for a LINKTYPE_ number (they differ for raw IP). */
+function dltOf(linkType: number): number {
+  return linkType === 101 ? 12 : linkType;
+}
+
 /** Returns the LINKTYPE_* number for the string cap's open() returns; undefined if unknown. */
 export function linkTypeOf(name: string): number | undefined {
   const known = LINK_TYPES[name];
@@ -83,7 +89,12 @@ export function linkTypeOf(name: string): number | undefined {
  * same again inside one VLAN tag and inside two (802.1ad, QinQ): each `vlan` in a pcap filter
  * moves the offsets of what follows it past one more tag.
  */
-export function defaultCaptureFilter(ports: readonly number[]): string {
+/**
+ * Returns the default filter: the SMTP ports, ARP, DHCP and IPv6 neighbour discovery, also in
+ * one or two VLAN tags unless `vlan` is false. Links without Ethernet headers (the "any"
+ * pseudo-interface, raw IP) have no VLAN tags, and libpcap rejects `vlan` on them.
+ */
+export function defaultCaptureFilter(ports: readonly number[], vlan = true): string {
   const unique = [...new Set(ports)].sort((a, b) => a - b);
   const smtp = unique.length > 0 ? `tcp port (${unique.join(' or ')})` : undefined;
   const parts = [
@@ -93,7 +104,7 @@ export function defaultCaptureFilter(ports: readonly number[]): string {
     'icmp6 and icmp6[icmp6type] >= 133 and icmp6[icmp6type] <= 137',
   ];
   const base = parts.map((part) => `(${part})`).join(' or ');
-  return `${base} or (vlan and (${base} or (vlan and (${base}))))`;
+  return vlan ? `${base} or (vlan and (${base} or (vlan and (${base}))))` : base;
 }
 
 export type LiveCaptureErrorKind = 'interface' | 'filter';
@@ -117,6 +128,11 @@ export interface LiveCaptureOptions {
   interfaces: readonly string[];
   /** BPF filter in pcap-filter syntax; empty captures everything. */
   filter: string;
+  /**
+   * Filter for an interface whose link type `filter` does not compile for, such as the default
+   * filter without its VLAN part for "any". Checked only when the native module is loaded.
+   */
+  fallbackFilter?: string;
   /** Kernel buffer per interface, in bytes. */
   bufferSize: number;
   /**
@@ -133,6 +149,8 @@ interface Session {
   cap: CapSession;
   buffer: Buffer;
   linkType: number;
+  /** The filter in use: the capture's filter, or its fallback. */
+  filter: string;
 }
 
 /**
@@ -174,10 +192,12 @@ export class LiveCapture {
   readonly stats: CaptureStats = createCaptureStats();
   private sessions: Session[] = [];
   private filterText: string;
+  private fallbackFilter: string | undefined;
   private closed = false;
 
   private constructor(private readonly options: LiveCaptureOptions) {
     this.filterText = options.filter;
+    this.fallbackFilter = options.fallbackFilter;
   }
 
   /** Opens every interface; throws LiveCaptureError and closes what was opened when one fails. */
@@ -185,7 +205,7 @@ export class LiveCapture {
     const capture = new LiveCapture(options);
     try {
       options.interfaces.forEach((iface, index) => {
-        capture.sessions.push(capture.openSession(iface, index, options.filter));
+        capture.sessions.push(capture.openSession(iface, index, capture.filterForLink(iface, options.filter, options.fallbackFilter)));
       });
     } catch (error) {
       capture.close();
@@ -198,28 +218,24 @@ export class LiveCapture {
     return this.filterText;
   }
 
+  /** Filter in use on each interface, by name, where it is the fallback filter. */
+  fallbackInterfaces(): string[] {
+    return this.sessions.filter((session) => session.filter !== this.filterText).map((session) => session.iface);
+  }
+
   /** Link type of each interface, by name. */
   linkTypes(): Record<string, number> {
     return Object.fromEntries(this.sessions.map((session) => [session.iface, session.linkType]));
   }
 
   /**
-   * Replaces the filter on every interface. The filter is first compiled on a separate handle,
-   * so that a bad filter throws LiveCaptureError and leaves the capture as it was. Packets that
-   * arrive while an interface is reopened are not captured.
+   * Replaces the filter on every interface. The filter is checked for every interface's link
+   * type first, so that a bad filter throws LiveCaptureError and leaves the capture as it was.
+   * Packets that arrive while an interface is reopened are not captured.
    */
-  setFilter(filter: string): void {
-    if (this.closed || filter === this.filterText) return;
-    const first = this.sessions[0];
-    if (first !== undefined) {
-      const cap = newCap();
-      try {
-        cap.open(first.iface, filter, 65536, Buffer.alloc(PACKET_BUFFER));
-      } catch (error) {
-        throw filterError(first.iface, filter, error);
-      }
-      cap.close();
-    }
+  setFilter(filter: string, fallbackFilter?: string): void {
+    if (this.closed || (filter === this.filterText && fallbackFilter === this.fallbackFilter)) return;
+    const chosen = this.sessions.map((session) => this.checkedFilter(session, filter, fallbackFilter));
     const sessions = this.sessions;
     this.sessions = [];
     for (const session of sessions) {
@@ -227,7 +243,53 @@ export class LiveCapture {
       session.cap.close();
     }
     this.filterText = filter;
-    for (const session of sessions) this.sessions.push(this.openSession(session.iface, session.index, filter));
+    this.fallbackFilter = fallbackFilter;
+    sessions.forEach((session, i) => this.sessions.push(this.openSession(session.iface, session.index, chosen[i] ?? filter)));
+  }
+
+  /**
+   * Returns the filter to use on an open session's interface, or throws LiveCaptureError. With
+   * the native module the check compiles the filter for the link type and opens nothing.
+   * Without it, a handle is opened with the filter and a 64 KiB buffer, and when the filter
+   * fails, that handle's socket stays open (see retainedHandles).
+   */
+  private checkedFilter(session: Session, filter: string, fallbackFilter: string | undefined): string {
+    const native = captureNative();
+    if (native !== undefined && session.linkType >= 0) {
+      const problem = native.checkFilter(dltOf(session.linkType), filter);
+      if (problem === null) return filter;
+      if (fallbackFilter !== undefined && native.checkFilter(dltOf(session.linkType), fallbackFilter) === null) return fallbackFilter;
+      throw filterError(session.iface, filter, problem);
+    }
+    const probe = newCap();
+    try {
+      probe.open(session.iface, filter, 65536, Buffer.alloc(PACKET_BUFFER));
+    } catch (error) {
+      throw filterError(session.iface, filter, error);
+    }
+    probe.close();
+    return filter;
+  }
+
+  /**
+   * Returns `filter`, or `fallbackFilter` when the interface's link type rejects `filter` but
+   * not the fallback. Finding the link type opens the interface once without a filter and with
+   * a 64 KiB buffer, so it happens only when there is a fallback and the native module to check.
+   */
+  private filterForLink(iface: string, filter: string, fallbackFilter: string | undefined): string {
+    const native = captureNative();
+    if (fallbackFilter === undefined || native === undefined) return filter;
+    const probe = newCap();
+    let linkType: number | undefined;
+    try {
+      linkType = linkTypeOf(probe.open(iface, '', 65536, Buffer.alloc(PACKET_BUFFER)));
+      probe.close();
+    } catch {
+      // The interface cannot be opened: openSession reports it.
+      return filter;
+    }
+    if (linkType === undefined || native.checkFilter(dltOf(linkType), filter) === null) return filter;
+    return native.checkFilter(dltOf(linkType), fallbackFilter) === null ? fallbackFilter : filter;
   }
 
   /** Stops capturing on every interface. Packets already in the kernel buffer are not read. */
@@ -293,7 +355,7 @@ export class LiveCapture {
       stats.bytes += length;
       onPacket(packet);
     });
-    return { iface, index, cap, buffer, linkType };
+    return { iface, index, cap, buffer, linkType, filter };
   }
 }
 

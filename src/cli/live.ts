@@ -162,9 +162,15 @@ function pipelineLimits(config: Config) {
   };
 }
 
-/** Returns the capture filter: --filter, else capture.filter, else the default for the configured ports. */
-function captureFilter(config: Config, override: string | undefined): string {
-  return override ?? config.capture.filter ?? defaultCaptureFilter([...config.smtp.ports, ...config.smtp.implicit_tls_ports]);
+/**
+ * Returns the capture filter: --filter, else capture.filter, else the default, whose fallback
+ * without VLAN tags serves interfaces without Ethernet headers.
+ */
+function captureFilter(config: Config, override: string | undefined): { filter: string; fallback?: string } {
+  const given = override ?? config.capture.filter;
+  if (given !== undefined) return { filter: given };
+  const ports = [...config.smtp.ports, ...config.smtp.implicit_tls_ports];
+  return { filter: defaultCaptureFilter(ports), fallback: defaultCaptureFilter(ports, false) };
 }
 
 /** Seconds between two log lines while the sensor waits for an interface. */
@@ -213,6 +219,30 @@ function detectionSettings(config: Config): string {
   const { sensor, networks, senders, devices, thresholds, rules, inventory, detect } = config;
   const settings = { sensor, networks, senders, devices, thresholds, rules, inventory, detect };
   return JSON.stringify(settings, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
+}
+
+/**
+ * Returns the configuration sections a reload changed that take effect only at a restart:
+ * everything but the detection settings and the capture filter and reporting (capture.filter,
+ * stats_interval, loss_warning), which a reload applies.
+ */
+function restartOnlyChanges(before: Config, after: Config): string[] {
+  const applied = new Set(['sensor', 'networks', 'senders', 'devices', 'thresholds', 'rules', 'inventory', 'detect']);
+  const text = (value: unknown): string => JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  const changed: string[] = [];
+  for (const key of Object.keys(after) as (keyof Config)[]) {
+    if (applied.has(key)) continue;
+    if (key === 'capture') {
+      const { filter: _f1, stats_interval: _s1, loss_warning: _l1, ...rest1 } = before.capture;
+      const { filter: _f2, stats_interval: _s2, loss_warning: _l2, ...rest2 } = after.capture;
+      for (const field of Object.keys(rest2) as (keyof typeof rest2)[]) {
+        if (text(rest1[field]) !== text(rest2[field])) changed.push(`capture.${field}`);
+      }
+      continue;
+    }
+    if (text(before[key]) !== text(after[key])) changed.push(key);
+  }
+  return changed;
 }
 
 /** Runs `mailtap live`. Resolves with the exit status once the sensor stops. */
@@ -325,12 +355,13 @@ export async function runLive(argv: string[]): Promise<number> {
     onEvent: (event) => stored.add(event),
   });
 
-  let filter = captureFilter(config, values.filter);
+  let filters = captureFilter(config, values.filter);
   let capture: LiveCapture;
   try {
     capture = LiveCapture.open({
       interfaces,
-      filter,
+      filter: filters.filter,
+      ...(filters.fallback !== undefined ? { fallbackFilter: filters.fallback } : {}),
       bufferSize: config.capture.buffer_size,
       onPacket: (packet) => {
         // The stages count bad input themselves, so an exception here is a bug. It must not
@@ -344,7 +375,7 @@ export async function runLive(argv: string[]): Promise<number> {
     });
   } catch (error) {
     const message = errorText(error);
-    log.error({ interfaces, filter, err: message }, 'cannot start the capture');
+    log.error({ interfaces, filter: filters.filter, err: message }, 'cannot start the capture');
     process.stderr.write(`mailtap: error: ${message}\n`);
     await store.close();
     return 1;
@@ -513,17 +544,21 @@ export async function runLive(argv: string[]): Promise<number> {
       return;
     }
 
-    const nextFilter = captureFilter(next, values.filter);
+    const nextFilters = captureFilter(next, values.filter);
     try {
       // A new filter reopens the capture sockets, and their kernel counters go with the old ones.
-      if (nextFilter !== capture.filter) kernel.read();
-      capture.setFilter(nextFilter);
+      if (nextFilters.filter !== capture.filter) kernel.read();
+      capture.setFilter(nextFilters.filter, nextFilters.fallback);
     } catch (error) {
-      log.error({ config: configFile, filter: nextFilter, err: errorText(error) }, 'SIGHUP: the new filter is invalid; keeping the previous configuration');
+      log.error(
+        { config: configFile, filter: nextFilters.filter, err: errorText(error) },
+        'SIGHUP: the new filter is invalid; keeping the previous configuration',
+      );
       return;
     }
 
-    filter = nextFilter;
+    filters = nextFilters;
+    const needRestart = restartOnlyChanges(config, next);
     // A new analyzer starts without the inventory, baselines and open alerts of the old one,
     // so it replaces the old one only when a setting it reads changed.
     const detectionChanged = detectionSettings(next) !== detectionSettings(config);
@@ -536,8 +571,10 @@ export async function runLive(argv: string[]): Promise<number> {
       analyzer = next;
       pipeline.replaceAnalyzer(analyzer);
     }
-    // NOTE: SMTP ports, limits and the store's retention keep their values from the start.
-    log.info({ config: configFile, filter, detectionChanged }, 'configuration reloaded');
+    log.info({ config: configFile, filter: filters.filter, detectionChanged }, 'configuration reloaded');
+    if (needRestart.length > 0) {
+      log.warn({ config: configFile, sections: needRestart }, `SIGHUP: ${needRestart.join(', ')} changed and take effect at the next restart`);
+    }
   };
 
   const stop = async (reason: string, status: number): Promise<number> => {
@@ -584,9 +621,13 @@ export async function runLive(argv: string[]): Promise<number> {
   process.on('SIGHUP', reload);
   // Logged once the signal handlers are in place: a supervisor may stop the sensor right away.
   log.info(
-    { interfaces, filter, linkTypes: capture.linkTypes(), bufferSize: config.capture.buffer_size, db: dbPath, host: hostname() },
+    { interfaces, filter: filters.filter, linkTypes: capture.linkTypes(), bufferSize: config.capture.buffer_size, db: dbPath, host: hostname() },
     'capture started',
   );
+  const withoutVlan = capture.fallbackInterfaces();
+  if (withoutVlan.length > 0) {
+    log.info({ interfaces: withoutVlan, filter: filters.fallback }, 'these interfaces have no VLAN tags: they use the default filter without its VLAN part');
+  }
 
   return done;
 }

@@ -34,6 +34,14 @@ function formatRate(bitsPerSecond: number): string {
   return `${(bitsPerSecond / 1e3).toFixed(1)} kbit/s`;
 }
 
+/** Formats the kernel's drop counts, or "unavailable" (a sensor of an older version sends none). */
+function formatKernelDrops(stats: SensorStats): string {
+  const drops = stats.loss.kernelDrops ?? null;
+  const packets = stats.loss.kernelPackets ?? null;
+  if (drops === null || packets === null) return 'unavailable';
+  return `${formatCount(drops)} of ${formatCount(packets)} packets the filter passed`;
+}
+
 /** Formats the sensor's figures as a two-column table for people. */
 export function formatStatus(stats: SensorStats): string {
   const text = (value: string): string => sanitizeForTerminal(value, 200);
@@ -45,12 +53,7 @@ export function formatStatus(stats: SensorStats): string {
     ['bytes', `${formatBytes(stats.bytes)} (${formatRate(stats.bitsPerSecond)})`],
     ['estimated loss', `${(stats.loss.estimatedRatio * 100).toFixed(3)} % (${formatBytes(stats.loss.ackedUnseenBytes)} acknowledged but not seen)`],
     ['interface drops', formatCount(stats.loss.interfaceDrops)],
-    [
-      'kernel drops',
-      stats.loss.kernelDrops === null || stats.loss.kernelPackets === null
-        ? 'unavailable'
-        : `${formatCount(stats.loss.kernelDrops)} of ${formatCount(stats.loss.kernelPackets)} packets the filter passed`,
-    ],
+    ['kernel drops', formatKernelDrops(stats)],
     ['flows', formatCount(stats.flows)],
     ['sessions', formatCount(stats.sessions)],
     ['transactions', formatCount(stats.transactions)],

@@ -79,7 +79,7 @@ describe('install-service.sh', () => {
   });
 
   it('copied native module loads from where the installed code looks for it', () => {
-    // dist/capture/kernel-drops.js loads ../../build/Release/packet_stats.node.
+    // dist/capture/kernel-drops.js loads ../../build/Release/capture_native.node.
     const installed = join(dest, 'usr', 'local', 'lib', 'mailtap', 'dist', 'capture', 'kernel-drops.js');
     const script = `import(${JSON.stringify(pathToFileURL(installed).href)}).then((m) => { const c = new m.KernelDropCounter(['lo']); console.log(c.unavailable ?? 'loaded'); })`;
     const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });

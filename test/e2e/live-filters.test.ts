@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, test } from 'node:test';
+import { CLI, type Fields } from './cli.js';
+
+/*
+ * Capture filters on links other than Ethernet, and reloads with filters that do not compile.
+ * Namespace mt5fl has its loopback up, a veth pair mt5fl0/mt5fl1 (Ethernet) and a tun device
+ * mt5fltun (raw IP, no link-layer header), on which libpcap rejects `vlan` and `ether`.
+ */
+
+const NS = 'mt5fl';
+
+const isRoot = process.getuid?.() === 0;
+const hasIp = spawnSync('sh', ['-c', 'command -v ip']).status === 0;
+const skip = !(isRoot && hasIp) && 'needs root and iproute2';
+
+function run(command: string, ...args: string[]): string {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** Returns the interface indexes of the packet sockets that process pid has open. */
+function packetSocketInterfaces(pid: number): number[] {
+  const fds = run('ls', '-l', `/proc/${pid}/fd`);
+  const inodes = new Set([...fds.matchAll(/socket:\[(\d+)\]/g)].map((match) => match[1]));
+  const table = readFileSync(`/proc/${pid}/net/packet`, 'ascii').trim().split('\n').slice(1);
+  return table
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => inodes.has(fields[8]))
+    .map((fields) => Number(fields[4]))
+    .sort((a, b) => a - b);
+}
+
+function ifindex(iface: string): number {
+  return Number(run('ip', 'netns', 'exec', NS, 'cat', `/sys/class/net/${iface}/ifindex`).trim());
+}
+
+interface Sensor {
+  child: ChildProcess;
+  logs: Fields[];
+  stderr: () => string;
+  waitForLog(match: (entry: Fields) => boolean, timeoutMs: number): Promise<Fields>;
+  stop(): Promise<number | null>;
+}
+
+async function startSensor(dir: string, args: string[], configText = ''): Promise<Sensor> {
+  const config = join(dir, 'site.yaml');
+  writeFileSync(config, `feed:\n  listen: 127.0.0.1:0\ncontrol:\n  socket: ${join(dir, 'mailtap.sock')}\n${configText}`);
+  const child = spawn('ip', ['netns', 'exec', NS, process.execPath, CLI, 'live', ...args, '--config', config, '--db', join(dir, 'db')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const logs: Fields[] = [];
+  let text = '';
+  const waiters: { match: (entry: Fields) => boolean; resolve: (entry: Fields) => void }[] = [];
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    text += line + '\n';
+    if (!line.startsWith('{')) return;
+    const entry = JSON.parse(line) as Fields;
+    logs.push(entry);
+    for (const waiter of waiters) if (waiter.match(entry)) waiter.resolve(entry);
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const sensor: Sensor = {
+    child,
+    logs,
+    stderr: () => text,
+    waitForLog(match, timeoutMs) {
+      const seen = logs.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`log line not seen within ${timeoutMs} ms:\n${text}`)), timeoutMs);
+        waiters.push({
+          match,
+          resolve: (entry) => {
+            clearTimeout(timer);
+            resolve(entry);
+          },
+        });
+      });
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+  await sensor.waitForLog((entry) => entry.msg === 'capture started', 15000);
+  return sensor;
+}
+
+describe('mailtap live filters on other link types', { skip }, () => {
+  let dir: string;
+  const sensors: Sensor[] = [];
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'mailtap-filters-'));
+    spawnSync('ip', ['netns', 'del', NS]);
+    run('ip', 'netns', 'add', NS);
+    run('ip', '-n', NS, 'link', 'set', 'lo', 'up');
+    run('ip', '-n', NS, 'link', 'add', 'mt5fl0', 'type', 'veth', 'peer', 'name', 'mt5fl1');
+    run('ip', '-n', NS, 'link', 'set', 'mt5fl0', 'up');
+    run('ip', '-n', NS, 'link', 'set', 'mt5fl1', 'up');
+    run('ip', '-n', NS, 'tuntap', 'add', 'mt5fltun', 'mode', 'tun');
+    run('ip', '-n', NS, 'link', 'set', 'mt5fltun', 'up');
+  });
+
+  after(() => {
+    for (const sensor of sensors) if (sensor.child.exitCode === null) sensor.child.kill('SIGKILL');
+    spawnSync('ip', ['netns', 'del', NS]);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('"any" takes the default filter without VLAN', async () => {
+    const sensor = await startSensor(mkdtempSync(join(dir, 'any-')), ['-i', 'any']);
+    sensors.push(sensor);
+    const note = await sensor.waitForLog((entry) => String(entry.msg).startsWith('these interfaces have no VLAN tags'), 1000);
+    assert.deepEqual(note.interfaces, ['any']);
+    assert.doesNotMatch(String(note.filter), /vlan/);
+    // A connection to a closed port on loopback: SYN and RST, both on port 25.
+    spawnSync('ip', ['netns', 'exec', NS, 'bash', '-c', 'echo > /dev/tcp/127.0.0.1/25'], { stdio: 'ignore' });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const status = JSON.parse(run(process.execPath, CLI, 'status', '--json', '--socket', join(sensor.stderr().match(/"socket":"([^"]+)"/)![1]!))) as Fields;
+    assert.ok(status.packets >= 2, JSON.stringify(status));
+    assert.equal(await sensor.stop(), 0, sensor.stderr());
+  });
+
+  test('bad reload filter opens no socket', async () => {
+    const runDir = mkdtempSync(join(dir, 'reload-'));
+    const sensor = await startSensor(runDir, ['-i', 'mt5fl0', '-i', 'mt5fltun'], 'capture:\n  filter: ip or arp\n');
+    sensors.push(sensor);
+    const pid = sensor.child.pid!;
+    const both = [ifindex('mt5fl0'), ifindex('mt5fltun')].sort((a, b) => a - b);
+    assert.deepEqual(packetSocketInterfaces(pid), both);
+
+    // Invalid everywhere, then valid on Ethernet only: both rejected, nothing reopened.
+    const config = join(runDir, 'site.yaml');
+    for (const filter of ['ip or bogus', 'ether multicast or ip']) {
+      writeFileSync(config, readFileSync(config, 'utf8').replace(/filter: .*/, `filter: ${filter}`));
+      const before = sensor.logs.length;
+      sensor.child.kill('SIGHUP');
+      const rejected = await sensor.waitForLog(
+        (entry) => sensor.logs.indexOf(entry) >= before && entry.msg === 'SIGHUP: the new filter is invalid; keeping the previous configuration',
+        5000,
+      );
+      assert.equal(rejected.filter, filter);
+      assert.deepEqual(packetSocketInterfaces(pid), both);
+    }
+    assert.equal(sensor.logs.filter((entry) => entry.msg === 'configuration reloaded').length, 0);
+    assert.equal(await sensor.stop(), 0, sensor.stderr());
+  });
+
+  test('reload warns about restart-only settings', async () => {
+    const runDir = mkdtempSync(join(dir, 'ports-'));
+    const sensor = await startSensor(runDir, ['-i', 'mt5fl0']);
+    sensors.push(sensor);
+    const config = join(runDir, 'site.yaml');
+    writeFileSync(config, readFileSync(config, 'utf8') + 'smtp:\n  ports: [25, 587, 2525, 2600]\n');
+    sensor.child.kill('SIGHUP');
+    const warning = await sensor.waitForLog((entry) => String(entry.msg).startsWith('SIGHUP: smtp changed'), 5000);
+    assert.deepEqual(warning.sections, ['smtp']);
+    assert.equal(await sensor.stop(), 0, sensor.stderr());
+  });
+});

@@ -116,7 +116,8 @@ describe('mailtap live filters on other link types', { skip }, () => {
   });
 
   test('"any" takes the default filter without VLAN', async () => {
-    const sensor = await startSensor(mkdtempSync(join(dir, 'any-')), ['-i', 'any']);
+    const runDir = mkdtempSync(join(dir, 'any-'));
+    const sensor = await startSensor(runDir, ['-i', 'any']);
     sensors.push(sensor);
     const note = await sensor.waitForLog((entry) => String(entry.msg).startsWith('these interfaces have no VLAN tags'), 1000);
     assert.deepEqual(note.interfaces, ['any']);
@@ -124,7 +125,7 @@ describe('mailtap live filters on other link types', { skip }, () => {
     // A connection to a closed port on loopback: SYN and RST, both on port 25.
     spawnSync('ip', ['netns', 'exec', NS, 'bash', '-c', 'echo > /dev/tcp/127.0.0.1/25'], { stdio: 'ignore' });
     await new Promise((resolve) => setTimeout(resolve, 500));
-    const status = JSON.parse(run(process.execPath, CLI, 'status', '--json', '--socket', join(sensor.stderr().match(/"socket":"([^"]+)"/)![1]!))) as Fields;
+    const status = JSON.parse(run(process.execPath, CLI, 'status', '--json', '--socket', join(runDir, 'mailtap.sock'))) as Fields;
     assert.ok(status.packets >= 2, JSON.stringify(status));
     assert.equal(await sensor.stop(), 0, sensor.stderr());
   });

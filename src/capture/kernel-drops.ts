@@ -63,8 +63,8 @@ function socketInode(link: string): string | undefined {
   }
 }
 
-/** Interface index from sysfs; 0 for "any"; undefined when the interface is unknown. */
-function ifindexOf(iface: string, sysRoot: string): number | undefined {
+/** Returns the interface index from sysfs: 0 for "any", undefined when the interface is unknown. */
+export function ifindexOf(iface: string, sysRoot: string): number | undefined {
   if (iface === 'any') return 0;
   if (iface.includes('/') || iface === '.' || iface === '..') return undefined;
   try {
@@ -110,8 +110,25 @@ export class KernelDropCounter {
     } else {
       this.sockets = findPacketSockets(this.ifindexes, procRoot);
       this.unavailable = this.sockets.length === 0 ? `no capture socket on ${interfaces.join(', ')} was found in ${procRoot}/net/packet` : undefined;
-      // The first reading holds what arrived before the sensor was ready; it counts.
-      this.read();
+      this.readFirst();
+    }
+  }
+
+  /**
+   * Takes the first reading. Its packets wait in the ring for cap and count. Its drops do not:
+   * between socket creation and filter attachment the socket takes every frame, and with a
+   * small buffer on a busy port the kernel drops some of those (tcpdump counts them too).
+   */
+  private readFirst(): void {
+    const native = captureNative();
+    if (native === undefined) return;
+    for (const socket of this.sockets) {
+      try {
+        const [received, dropped] = native.readStats(socket.fd);
+        this.totals.received += received - dropped;
+      } catch {
+        // Closed already: found again on the next read.
+      }
     }
   }
 

@@ -25,7 +25,7 @@ export function captureNative(): CaptureNative | undefined {
       loaded = createRequire(import.meta.url)(MODULE_PATH) as CaptureNative;
     } catch (error) {
       const reason = (error as Error).message.split('\n')[0];
-      loadError = `the native module ${MODULE_PATH.slice(6)} cannot be loaded (run npm install to build it): ${reason}`;
+      loadError = `the native module ${MODULE_PATH.slice(6)} cannot be loaded (run npm ci to build it): ${reason}`;
     }
   }
   return loaded;

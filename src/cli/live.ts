@@ -6,6 +6,7 @@ import { pino, type Logger } from 'pino';
 import { Analyzer } from '../analyze.js';
 import { InterfaceDropCounter, interfaceIsUp } from '../capture/interface-drops.js';
 import { KernelDropCounter } from '../capture/kernel-drops.js';
+import { readRingSizes } from '../capture/ring.js';
 import { LiveCapture, captureClock, defaultCaptureFilter } from '../capture/live.js';
 import { ConfigError, defaultConfig, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -171,6 +172,28 @@ function captureFilter(config: Config, override: string | undefined): { filter: 
   if (given !== undefined) return { filter: given };
   const ports = [...config.smtp.ports, ...config.smtp.implicit_tls_ports];
   return { filter: defaultCaptureFilter(ports), fallback: defaultCaptureFilter(ports, false) };
+}
+
+/** Slot size from which the capture buffer counts as holding few packets: 64 KiB frames. */
+const LARGE_SLOT_BYTES = 32768;
+
+/**
+ * Logs how many packets each capture buffer can queue, and warns when its slots are sized for
+ * 64 KiB frames (offloads on, or "any"), which leaves room for about 1,000 packets in 64 MiB.
+ */
+function logRingSizes(interfaces: readonly string[], log: Logger): void {
+  for (const ring of readRingSizes(interfaces)) {
+    const fields = { interface: ring.iface, slots: ring.slots, slotBytes: ring.slotBytes };
+    if (ring.slotBytes >= LARGE_SLOT_BYTES) {
+      log.warn(
+        fields,
+        `the capture buffer of ${ring.iface} has room for ${ring.slots} packets only, because libpcap sized its slots for 64 KiB frames: ` +
+          `turn offloads off (ethtool -K ${ring.iface} gro off lro off gso off tso off) or raise capture.buffer_size`,
+      );
+    } else {
+      log.info(fields, 'capture buffer');
+    }
+  }
 }
 
 /** Seconds between two log lines while the sensor waits for an interface. */
@@ -624,6 +647,7 @@ export async function runLive(argv: string[]): Promise<number> {
     { interfaces, filter: filters.filter, linkTypes: capture.linkTypes(), bufferSize: config.capture.buffer_size, db: dbPath, host: hostname() },
     'capture started',
   );
+  logRingSizes(interfaces, log);
   const withoutVlan = capture.fallbackInterfaces();
   if (withoutVlan.length > 0) {
     log.info({ interfaces: withoutVlan, filter: filters.fallback }, 'these interfaces have no VLAN tags: they use the default filter without its VLAN part');

@@ -5,11 +5,11 @@ import { parseSize } from './values.js';
 /** Bytes of the kernel capture buffer per interface unless capture.buffer_size sets another size. */
 export const DEFAULT_CAPTURE_BUFFER = 64 * 1024 * 1024;
 
-const bufferSize = z.union([z.number().int().positive(), z.string()]).transform((value, ctx): number => {
+const bufferSize = z.union([z.number(), z.string()]).transform((value, ctx): number => {
   const bytes = typeof value === 'number' ? value : parseSize(value);
   // cap passes the size to pcap_set_buffer_size as a signed 32-bit integer.
-  if (bytes === undefined || bytes < 65536 || bytes > 2 ** 31 - 1) {
-    ctx.addIssue({ code: 'custom', message: `expected a size from 64KiB to 2GiB such as 64MiB, got "${value}"` });
+  if (bytes === undefined || !Number.isInteger(bytes) || bytes < 65536 || bytes > 2 ** 31 - 1) {
+    ctx.addIssue({ code: 'custom', message: `expected a size from 64KiB to 2047MiB such as 64MiB, got "${value}"` });
     return z.NEVER;
   }
   return bytes;

@@ -104,6 +104,7 @@ describe('mailtap live filters on other link types', { skip }, () => {
     run('ip', '-n', NS, 'link', 'set', 'lo', 'up');
     run('ip', '-n', NS, 'link', 'add', 'mt5fl0', 'type', 'veth', 'peer', 'name', 'mt5fl1');
     run('ip', '-n', NS, 'link', 'set', 'mt5fl0', 'up');
+    run('ip', 'netns', 'exec', NS, 'ethtool', '-K', 'mt5fl0', 'gro', 'off', 'gso', 'off', 'tso', 'off');
     run('ip', '-n', NS, 'link', 'set', 'mt5fl1', 'up');
     run('ip', '-n', NS, 'tuntap', 'add', 'mt5fltun', 'mode', 'tun');
     run('ip', '-n', NS, 'link', 'set', 'mt5fltun', 'up');
@@ -127,6 +128,17 @@ describe('mailtap live filters on other link types', { skip }, () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     const status = JSON.parse(run(process.execPath, CLI, 'status', '--json', '--socket', join(runDir, 'mailtap.sock'))) as Fields;
     assert.ok(status.packets >= 2, JSON.stringify(status));
+    assert.equal(await sensor.stop(), 0, sensor.stderr());
+  });
+
+  test('offloads on: small capture buffer warned', async () => {
+    run('ip', 'netns', 'exec', NS, 'ethtool', '-K', 'mt5fl1', 'gro', 'on');
+    const sensor = await startSensor(mkdtempSync(join(dir, 'gro-')), ['-i', 'mt5fl1']);
+    sensors.push(sensor);
+    const warning = await sensor.waitForLog((entry) => String(entry.msg).startsWith('the capture buffer of mt5fl1 has room for'), 1000);
+    assert.equal(warning.level, 40);
+    assert.ok(warning.slotBytes >= 65536, JSON.stringify(warning));
+    assert.ok(warning.slots < 1100, JSON.stringify(warning));
     assert.equal(await sensor.stop(), 0, sensor.stderr());
   });
 
@@ -159,6 +171,11 @@ describe('mailtap live filters on other link types', { skip }, () => {
     const runDir = mkdtempSync(join(dir, 'ports-'));
     const sensor = await startSensor(runDir, ['-i', 'mt5fl0']);
     sensors.push(sensor);
+    // With offloads off (see before()), libpcap sizes the ring's slots for 1500-byte frames.
+    const ring = await sensor.waitForLog((entry) => entry.msg === 'capture buffer', 1000);
+    assert.equal(ring.interface, 'mt5fl0');
+    assert.ok(ring.slotBytes < 2048, JSON.stringify(ring));
+    assert.ok(ring.slots > 30000, JSON.stringify(ring));
     const config = join(runDir, 'site.yaml');
     writeFileSync(config, readFileSync(config, 'utf8') + 'smtp:\n  ports: [25, 587, 2525, 2600]\n');
     sensor.child.kill('SIGHUP');

@@ -58,6 +58,16 @@ describe('config errors', () => {
     assert.equal(errorOf('smtp:\n  ports: [25, 70000]\n'), 'site.yaml:2:15: smtp.ports[1]: expected a port number from 1 to 65535');
   });
 
+  it('rejects capture buffer sizes out of range', () => {
+    // pcap_set_buffer_size takes a signed 32-bit int, so 2GiB (2^31) is one byte too many.
+    const message = (value: string): string => `expected a size from 64KiB to 2047MiB such as 64MiB, got "${value}"`;
+    assert.equal(errorOf('capture:\n  buffer_size: 2GiB\n'), `site.yaml:2:16: capture.buffer_size: ${message('2GiB')}`);
+    assert.equal(errorOf('capture:\n  buffer_size: 0\n'), `site.yaml:2:16: capture.buffer_size: ${message('0')}`);
+    assert.equal(errorOf('capture:\n  buffer_size: 65535\n'), `site.yaml:2:16: capture.buffer_size: ${message('65535')}`);
+    assert.equal(parseConfig('capture:\n  buffer_size: 2047MiB\n', 'site.yaml').capture.buffer_size, 2047 * 1024 * 1024);
+    assert.equal(parseConfig('capture:\n  buffer_size: 64KiB\n', 'site.yaml').capture.buffer_size, 65536);
+  });
+
   it('points at a misspelt key', () => {
     assert.equal(
       errorOf('sensor:\n  name: a\nsmtp:\n  portz: [25]\n'),

@@ -168,13 +168,13 @@ function pipelineLimits(config: Config) {
  * without VLAN tags serves interfaces without Ethernet headers.
  */
 function captureFilter(config: Config, override: string | undefined): { filter: string; fallback?: string } {
-  const given = override ?? config.capture.filter;
-  if (given !== undefined) return { filter: given };
+  const configured = override ?? config.capture.filter;
+  if (configured !== undefined) return { filter: configured };
   const ports = [...config.smtp.ports, ...config.smtp.implicit_tls_ports];
   return { filter: defaultCaptureFilter(ports), fallback: defaultCaptureFilter(ports, false) };
 }
 
-/** Slot size from which the capture buffer counts as holding few packets: 64 KiB frames. */
+/** Minimum slot size, in bytes, at which the sensor warns: slots sized for 64 KiB frames. */
 const LARGE_SLOT_BYTES = 32768;
 
 /**
@@ -406,7 +406,7 @@ export async function runLive(argv: string[]): Promise<number> {
   const drops = new InterfaceDropCounter(interfaces);
   const kernel = new KernelDropCounter(interfaces);
   if (kernel.unavailable !== undefined) {
-    log.warn({ interfaces, reason: kernel.unavailable }, 'the kernel capture drop counts are unavailable; the loss estimate still works');
+    log.warn({ interfaces, reason: kernel.unavailable }, 'kernel capture drop counts unavailable: status shows the loss estimate only');
   }
 
   // Rates are over the last tick; the loss check is over the last stats interval.
@@ -596,7 +596,8 @@ export async function runLive(argv: string[]): Promise<number> {
     }
     log.info({ config: configFile, filter: filters.filter, detectionChanged }, 'configuration reloaded');
     if (needRestart.length > 0) {
-      log.warn({ config: configFile, sections: needRestart }, `SIGHUP: ${needRestart.join(', ')} changed and take effect at the next restart`);
+      const sections = needRestart.join(', ');
+      log.warn({ config: configFile, sections: needRestart }, `SIGHUP: ${sections} changed and take effect at the next restart`);
     }
   };
 
@@ -650,7 +651,7 @@ export async function runLive(argv: string[]): Promise<number> {
   logRingSizes(interfaces, log);
   const withoutVlan = capture.fallbackInterfaces();
   if (withoutVlan.length > 0) {
-    log.info({ interfaces: withoutVlan, filter: filters.fallback }, 'these interfaces have no VLAN tags: they use the default filter without its VLAN part');
+    log.info({ interfaces: withoutVlan, filter: filters.fallback }, 'interfaces without VLAN tags use the default filter without its VLAN part');
   }
 
   return done;

@@ -30,7 +30,14 @@ export function sanitizeForTerminal(text: string, maxLength = Infinity): string 
  */
 const JSON_UNSAFE = /[\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
+/** JSON_UNSAFE without the global flag, for test(), which then keeps no lastIndex state. */
+const JSON_UNSAFE_ONE = new RegExp(JSON_UNSAFE.source);
+
 /** Returns JSON text with the characters above written as \u escapes; C0 controls are already escaped. */
 export function escapeJsonForTerminal(json: string): string {
+  // Almost no text has such a character. test() scans without building anything, whereas
+  // replace() with a callback copies the whole text even when nothing matches (the output of
+  // read is escaped in chunks of 64 KiB, so that copy was about 150 MB on the benchmark capture).
+  if (!JSON_UNSAFE_ONE.test(json)) return json;
   return json.replace(JSON_UNSAFE, (ch) => '\\u' + ch.charCodeAt(0).toString(16).padStart(4, '0'));
 }

@@ -165,7 +165,10 @@ class LineWriter {
   /** Writes the collected lines now. */
   flush(): void {
     if (this.lines.length === 0) return;
-    const text = this.lines.join('\n') + '\n';
+    // The empty last line gives the final newline. Appending '\n' to the joined text instead made
+    // a cons string, which the escaping and the write each flattened into a further copy.
+    this.lines.push('');
+    const text = this.lines.join('\n');
     this.lines = [];
     this.length = 0;
     this.out.write(this.transform === undefined ? text : this.transform(text));

@@ -11,7 +11,7 @@ import { CaptureError, type CaptureStats } from '../capture/types.js';
 import { defaultConfig, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { EcsEvent } from '../events/ecs.js';
-import { escapeJsonForTerminal } from '../events/sanitize.js';
+import { encodeJsonForTerminal } from '../events/sanitize.js';
 import { Pipeline } from '../pipeline.js';
 import { Scanner } from '../scan/index.js';
 import { scanSummary } from './scan-summary.js';
@@ -140,7 +140,7 @@ class LineWriter {
   constructor(
     private readonly out: NodeJS.WritableStream,
     /** Applied to each chunk of text before it is written. */
-    private readonly transform: ((text: string) => string) | undefined,
+    private readonly transform: ((text: string) => string | Buffer) | undefined,
   ) {}
 
   add(line: string): void {
@@ -228,7 +228,7 @@ export async function runRead(argv: string[]): Promise<number> {
   const out = process.stdout;
   if (format === 'table' && !values.tui) out.write(tableHeader() + '\n');
   // tableRow sanitizes its cells itself; JSON text gets the terminal escapes per written chunk.
-  const records = new LineWriter(out, format === 'table' ? undefined : escapeJsonForTerminal);
+  const records = new LineWriter(out, format === 'table' ? undefined : encodeJsonForTerminal);
   // With --db, a reader that goes away (read --db DIR x.pcap | head) stops the printing only:
   // every record read is still stored, and the run ends as usual.
   let outputClosed = false;

@@ -166,7 +166,7 @@ class LineWriter {
   flush(): void {
     if (this.lines.length === 0) return;
     // The empty last line gives the final newline. Appending '\n' to the joined text instead made
-    // a cons string, which the escaping and the write each flattened into a further copy.
+    // a cons string, which the encoding then had to flatten into a further copy.
     this.lines.push('');
     const text = this.lines.join('\n');
     this.lines = [];

@@ -108,7 +108,8 @@ function anomalyFields(anomalies: readonly Anomaly[]): Record<string, unknown>[]
 /** Parses an RFC 5322 Date header into ISO 8601, or undefined when it is not a date. */
 function originationTime(date: string | undefined): string | undefined {
   if (!date) return undefined;
-  const millis = Date.parse(date.replace(/\s*\([^)]*\)\s*$/, ''));
+  // Most dates carry no comment, and the regular expression cannot match without a '('.
+  const millis = Date.parse(date.includes('(') ? date.replace(/\s*\([^)]*\)\s*$/, '') : date);
   return Number.isFinite(millis) ? new Date(millis).toISOString() : undefined;
 }
 

@@ -97,29 +97,28 @@ export class ReplyAssembler {
   }
 }
 
-const CHAR_0 = 0x30;
-const CHAR_DOT = 0x2e;
-const CHAR_SPACE = 0x20;
+const DOT = 0x2e;
 
 /**
  * Return the RFC 3463 enhanced status code at the start of the reply text, when its class
  * digit matches the class of the reply code. A text such as "2.5 hours" is no status code.
- * The form is /^([245])\.(\d{1,3})\.(\d{1,3})(?: |$)/, checked by character codes because
- * every reply goes through here, and the code is the matched text itself.
+ * The form /^([245])\.(\d{1,3})\.(\d{1,3})(?: |$)/ is checked by character codes, because
+ * every reply goes through here. The code returned is the matched text.
  */
 export function parseEnhancedCode(text: string, code: number): string | undefined {
-  const cls = text.charCodeAt(0) - CHAR_0;
-  if ((cls !== 2 && cls !== 4 && cls !== 5) || cls !== Math.floor(code / 100)) return undefined;
-  if (text.charCodeAt(1) !== CHAR_DOT) return undefined;
+  const classDigit = text.charCodeAt(0) - DIGIT_0;
+  if (classDigit !== 2 && classDigit !== 4 && classDigit !== 5) return undefined;
+  if (classDigit !== Math.floor(code / 100)) return undefined;
+  if (text.charCodeAt(1) !== DOT) return undefined;
   const subjectEnd = digitsEnd(text, 2);
-  if (subjectEnd === -1 || text.charCodeAt(subjectEnd) !== CHAR_DOT) return undefined;
+  if (subjectEnd === -1 || text.charCodeAt(subjectEnd) !== DOT) return undefined;
   const detailEnd = digitsEnd(text, subjectEnd + 1);
   if (detailEnd === -1) return undefined;
-  if (detailEnd < text.length && text.charCodeAt(detailEnd) !== CHAR_SPACE) return undefined;
+  if (detailEnd < text.length && text.charCodeAt(detailEnd) !== SPACE) return undefined;
   return text.slice(0, detailEnd);
 }
 
-/** Returns the end of the 1 to 3 ASCII digits at `start`, or -1 when there are none or more. */
+/** Returns the end of the 1 to 3 ASCII digits at `start`, or -1 for no digit or more than 3. */
 function digitsEnd(text: string, start: number): number {
   let end = start;
   while (end < text.length && end - start <= 3 && isDigit(text.charCodeAt(end))) end++;
@@ -128,7 +127,7 @@ function digitsEnd(text: string, start: number): number {
 }
 
 function isDigit(charCode: number): boolean {
-  return charCode >= CHAR_0 && charCode <= CHAR_0 + 9;
+  return charCode >= DIGIT_0 && charCode <= DIGIT_9;
 }
 
 /**

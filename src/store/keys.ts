@@ -45,11 +45,21 @@ export function idKey(id: string): string {
 }
 
 export function timeKey(timestamp: string, seq: number): string {
-  return `time!${timestamp}!${seqText(seq)}`;
+  return timeKeyOf(timestamp, seqText(seq));
 }
 
 export function deviceIndexKey(deviceId: string, seq: number): string {
-  return `dev!${deviceId}!${seqText(seq)}`;
+  return deviceIndexKeyOf(deviceId, seqText(seq));
+}
+
+/** Returns the time! key for a sequence already formatted by seqText. */
+function timeKeyOf(timestamp: string, digits: string): string {
+  return `time!${timestamp}!${digits}`;
+}
+
+/** Returns the dev! key for a sequence already formatted by seqText. */
+function deviceIndexKeyOf(deviceId: string, digits: string): string {
+  return `dev!${deviceId}!${digits}`;
 }
 
 export function stateKey(name: string): string {
@@ -148,7 +158,7 @@ export function indexKeys(event: EcsEvent, seq: number): string[] {
 export function indexKeysFor(timestamp: string, deviceIds: readonly string[], seq: number): string[] {
   // The 16 digits are formatted once for all keys of the event.
   const digits = seqText(seq);
-  const keys = [`time!${timestamp}!${digits}`];
-  for (const id of deviceIds) keys.push(`dev!${id}!${digits}`);
+  const keys = [timeKeyOf(timestamp, digits)];
+  for (const id of deviceIds) keys.push(deviceIndexKeyOf(id, digits));
   return keys;
 }

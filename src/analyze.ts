@@ -137,20 +137,27 @@ export class Analyzer {
   ): EcsEvent[] {
     if (this.counted(tx.startTs)) return [];
     this.devices.recordTransaction(device, tx);
+    // Built field by field rather than with object spreads, which made a temporary object and
+    // a runtime copy per transaction.
+    const client = this.classify(tx.flow.client.ip);
+    const server = this.classify(tx.flow.server.ip);
     const observation: MailObservation = {
-      ...this.endpoints(tx.flow, tx.startTs, eventId, device),
+      ts: tx.startTs,
+      eventId,
+      device,
+      clientIp: tx.flow.client.ip,
+      serverIp: tx.flow.server.ip,
+      serverPort: tx.flow.server.port,
+      clientInternal: client.internal,
+      serverInternal: server.internal,
+      serverIsRelay: server.relay,
       recipients: tx.recipients.map((r) => (r.reply ? { address: r.address, code: r.reply.code } : { address: r.address })),
-      ...(tx.unlistedRecipients !== undefined ? { unlistedRecipients: tx.unlistedRecipients } : {}),
       accepted: tx.status === 'completed',
       tls: tx.tls,
-      attachments: (message?.attachments ?? []).map((part) => ({
-        ...(part.filename !== undefined ? { name: part.filename } : {}),
-        mimeType: part.contentType,
-        size: part.size,
-        ...(part.sha256 !== undefined ? { sha256: part.sha256 } : {}),
-      })),
-      ...(message?.anomalies.some((name) => UNCHECKED_PARTS.has(name)) ? { partsUnchecked: true } : {}),
+      attachments: message === undefined || message.attachments.length === 0 ? [] : attachmentObservations(message),
     };
+    if (tx.unlistedRecipients !== undefined) observation.unlistedRecipients = tx.unlistedRecipients;
+    if (message?.anomalies.some((name) => UNCHECKED_PARTS.has(name))) observation.partsUnchecked = true;
     if (tx.helo !== undefined) observation.helo = tx.helo;
     if (tx.mailFrom !== undefined) observation.mailFrom = tx.mailFrom;
     if (tx.authMechanism !== undefined) observation.authMechanism = tx.authMechanism;
@@ -166,8 +173,18 @@ export class Analyzer {
     // A connection that carried no SMTP bytes (a SYN scan, a refused connection) is not counted
     // as a session of the device.
     if (info.flow.bytes[0] + info.flow.bytes[1] > 0) this.devices.recordSession(device, info.helo);
+    const client = this.classify(info.flow.client.ip);
+    const server = this.classify(info.flow.server.ip);
     const observation: SessionObservation = {
-      ...this.endpoints(info.flow, info.startTs, `${info.flow.id}-0`, device),
+      ts: info.startTs,
+      eventId: `${info.flow.id}-0`,
+      device,
+      clientIp: info.flow.client.ip,
+      serverIp: info.flow.server.ip,
+      serverPort: info.flow.server.port,
+      clientInternal: client.internal,
+      serverInternal: server.internal,
+      serverIsRelay: server.relay,
       tls: info.tls,
       transactions: info.transactions,
     };
@@ -183,22 +200,6 @@ export class Analyzer {
   flush(ts: number): EcsEvent[] {
     this.detector.flush(ts);
     return this.take();
-  }
-
-  private endpoints(flow: Flow, ts: number, eventId: string, device: Device) {
-    const client = this.classify(flow.client.ip);
-    const server = this.classify(flow.server.ip);
-    return {
-      ts,
-      eventId,
-      device,
-      clientIp: flow.client.ip,
-      serverIp: flow.server.ip,
-      serverPort: flow.server.port,
-      clientInternal: client.internal,
-      serverInternal: server.internal,
-      serverIsRelay: server.relay,
-    };
   }
 
   /**
@@ -233,4 +234,17 @@ export class Analyzer {
     this.pending = [];
     return events;
   }
+}
+
+/** Returns the attachments of a message as the detectors see them. */
+function attachmentObservations(message: MessageInfo): MailObservation['attachments'] {
+  // The fields keep this order: risky_attachment alerts show these objects as evidence.
+  return message.attachments.map((part) => {
+    const attachment: MailObservation['attachments'][number] =
+      part.filename !== undefined
+        ? { name: part.filename, mimeType: part.contentType, size: part.size }
+        : { mimeType: part.contentType, size: part.size };
+    if (part.sha256 !== undefined) attachment.sha256 = part.sha256;
+    return attachment;
+  });
 }

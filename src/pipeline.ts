@@ -183,34 +183,46 @@ export class Pipeline {
     this.counters.transactions++;
     this.counters.anomalies += tx.anomalies.length;
     const tap = this.bodies.get(tx);
+    // The digest and the result are all the tap still gives, so it is dropped now and not kept
+    // as long as the transaction, which waits in the event chain.
+    this.bodies.delete(tx);
     // A transaction without a body (rejected, reset) still had a sink opened at MAIL FROM,
     // but only a sink that received bytes describes a message.
     const hasBody = tap !== undefined && tap.size > 0;
     const digest = hasBody ? tap.digest() : undefined;
-    const message: Promise<MessageInfo | undefined> =
-      hasBody && tap.parser ? tap.parser.result : Promise.resolve(undefined);
+    const message = hasBody && tap.parser ? tap.parser.result : undefined;
     const scanned = this.scan(tx, hasBody ? tap : undefined);
+    const build = (info: MessageInfo | undefined, scan: ScanResult | undefined): EcsEvent | EcsEvent[] => {
+      if (info) this.counters.anomalies += info.anomalies.length;
+      const event = transactionEvent(tx, info, digest);
+      if (scan) (event.mailtap as Record<string, unknown>).scan = scanFields(scan);
+      const analyzer = this.analyzer;
+      if (!analyzer) return event;
+      // The analyzer runs here, in event order, so that devices and alerts follow the records.
+      const device = analyzer.clientDevice(tx.flow, tx.startTs);
+      (event.mailtap as Record<string, unknown>).device = deviceSummary(device);
+      setDirection(event, analyzer.direction(tx.flow));
+      return [event, ...analyzer.transaction(tx, info, event.event.id, device, scan)];
+    };
     // The body is parsed (and scanned) from now on; the event is built when the chain reaches it.
-    this.enqueue(() =>
-      Promise.all([message, scanned]).then(([info, scan]) => {
-        if (info) this.counters.anomalies += info.anomalies.length;
-        const event = transactionEvent(tx, info, digest);
-        if (scan) (event.mailtap as Record<string, unknown>).scan = scanFields(scan);
-        const analyzer = this.analyzer;
-        if (!analyzer) return event;
-        // The analyzer runs here, in event order, so that devices and alerts follow the records.
-        const device = analyzer.clientDevice(tx.flow, tx.startTs);
-        (event.mailtap as Record<string, unknown>).device = deviceSummary(device);
-        setDirection(event, analyzer.direction(tx.flow));
-        return [event, ...analyzer.transaction(tx, info, event.event.id, device, scan)];
-      }),
-    );
+    // Promise.all only where there is a scan to wait for, because it costs several objects per
+    // transaction.
+    if (scanned !== undefined) {
+      this.enqueue(() => Promise.all([message, scanned]).then(([info, scan]) => build(info, scan)));
+    } else if (message !== undefined) {
+      this.enqueue(() => message.then((info) => build(info, undefined)));
+    } else {
+      this.enqueue(() => build(undefined, undefined));
+    }
   }
 
-  /** Starts the scan of a transaction's message. The promise resolves to undefined without a scanner or a message. */
-  private scan(tx: SmtpTransaction, tap: BodyTap | undefined): Promise<ScanResult | undefined> {
+  /**
+   * Starts the scan of a transaction's message. Returns undefined without a scanner. The promise
+   * resolves to undefined without a message.
+   */
+  private scan(tx: SmtpTransaction, tap: BodyTap | undefined): Promise<ScanResult | undefined> | undefined {
     const scanner = this.options.scanner;
-    if (!scanner) return Promise.resolve(undefined);
+    if (!scanner) return undefined;
     const copy = tap?.takeCopy();
     if (tx.tls) {
       if (copy instanceof Buffer) scanner.release(copy.length);

@@ -11,7 +11,7 @@ import { CaptureError, type CaptureStats } from '../capture/types.js';
 import { defaultConfig, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { EcsEvent } from '../events/ecs.js';
-import { escapeJsonForTerminal } from '../events/sanitize.js';
+import { encodeJsonLinesForTerminal } from '../events/sanitize.js';
 import { Pipeline } from '../pipeline.js';
 import { Scanner } from '../scan/index.js';
 import { scanSummary } from './scan-summary.js';
@@ -139,8 +139,8 @@ class LineWriter {
 
   constructor(
     private readonly out: NodeJS.WritableStream,
-    /** Applied to each chunk of text before it is written. */
-    private readonly transform: ((text: string) => string) | undefined,
+    /** Turns the lines of a chunk into the bytes written; without it they are joined as they are. */
+    private readonly encode: ((lines: readonly string[]) => Buffer) | undefined,
   ) {}
 
   add(line: string): void {
@@ -164,11 +164,18 @@ class LineWriter {
 
   /** Writes the collected lines now. */
   flush(): void {
-    if (this.lines.length === 0) return;
-    const text = this.lines.join('\n') + '\n';
+    const lines = this.lines;
+    if (lines.length === 0) return;
     this.lines = [];
     this.length = 0;
-    this.out.write(this.transform === undefined ? text : this.transform(text));
+    if (this.encode !== undefined) {
+      this.out.write(this.encode(lines));
+      return;
+    }
+    // The empty last line gives the final newline. Appending '\n' to the joined text instead made
+    // a cons string, which the write then had to flatten into a further copy.
+    lines.push('');
+    this.out.write(lines.join('\n'));
   }
 
   private readonly flushScheduledLines = (): void => {
@@ -225,7 +232,7 @@ export async function runRead(argv: string[]): Promise<number> {
   const out = process.stdout;
   if (format === 'table' && !values.tui) out.write(tableHeader() + '\n');
   // tableRow sanitizes its cells itself; JSON text gets the terminal escapes per written chunk.
-  const records = new LineWriter(out, format === 'table' ? undefined : escapeJsonForTerminal);
+  const records = new LineWriter(out, format === 'table' ? undefined : encodeJsonLinesForTerminal);
   // With --db, a reader that goes away (read --db DIR x.pcap | head) stops the printing only:
   // every record read is still stored, and the run ends as usual.
   let outputClosed = false;

@@ -39,6 +39,12 @@ export interface DecoderOptions {
   onNeighbor?: (observation: NeighborObservation) => void;
 }
 
+/**
+ * The vlans of every segment without tags. One shared array instead of a new one per segment,
+ * frozen so that a consumer cannot change it for all.
+ */
+const NO_VLANS = Object.freeze([]) as unknown as number[];
+
 export const DEFAULT_FRAGMENT_TIMEOUT = 30;
 export const DEFAULT_MAX_FRAGMENT_BYTES = 32 * 1024 * 1024;
 export const DEFAULT_MAX_FRAGMENTS_PER_DATAGRAM = 128;
@@ -154,7 +160,7 @@ export class Decoder {
       ts,
       srcMac: link.srcMacOffset >= 0 ? formatMac(data, link.srcMacOffset) : undefined,
       dstMac: link.dstMacOffset >= 0 ? formatMac(data, link.dstMacOffset) : undefined,
-      vlans: link.vlans ?? [],
+      vlans: link.vlans ?? NO_VLANS,
       ipVersion: network.version,
       srcIp: isIPv4 ? formatIPv4(addresses, network.srcOffset) : formatIPv6(addresses, network.srcOffset),
       dstIp: isIPv4 ? formatIPv4(addresses, network.dstOffset) : formatIPv6(addresses, network.dstOffset),

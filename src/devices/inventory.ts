@@ -53,6 +53,13 @@ export class Inventory {
   private readonly routerMacs = new Set<string>();
   /** Addresses already matched against the internal networks, which cost BigInt arithmetic. */
   private readonly internalCache = new Map<string, boolean>();
+  /**
+   * Device keys "mac:<mac>" by MAC. Each SMTP session and transaction looks up its client's
+   * device, and a key string made each time had to be hashed again for the map.
+   */
+  private readonly macKeys = new Map<string, string>();
+  /** Key of the device that deviceFor() last put at the end of `devices`, or undefined. */
+  private newestKey: string | undefined;
   evicted = 0;
 
   constructor(config: Pick<Config, 'devices' | 'networks'>, options: Partial<InventoryOptions> = {}) {
@@ -83,7 +90,7 @@ export class Inventory {
   observeNeighbor(observation: NeighborObservation): void {
     const { mac, ts } = observation;
     if (this.routerMacs.has(mac)) return;
-    const device = this.deviceFor(`mac:${mac}`, mac, observation.ip, ts);
+    const device = this.deviceFor(this.macKey(mac), mac, observation.ip, ts);
     if (observation.ip !== undefined) this.addIp(device, observation.ip, ts);
     if (observation.kind === 'dhcp') {
       if (observation.hostname !== undefined) device.dhcpHostname = observation.hostname;
@@ -100,7 +107,7 @@ export class Inventory {
       this.trackRouter(mac, ip);
     }
     const useMac = mac !== undefined && !this.routerMacs.has(mac) && this.isInternal(ip);
-    const device = useMac ? this.deviceFor(`mac:${mac}`, mac, ip, ts) : this.deviceFor(`ip:${ip}`, undefined, ip, ts);
+    const device = useMac ? this.deviceFor(this.macKey(mac), mac, ip, ts) : this.deviceFor(`ip:${ip}`, undefined, ip, ts);
     this.addIp(device, ip, ts);
     return device;
   }
@@ -158,6 +165,7 @@ export class Inventory {
       device.isRouter = device.mac !== undefined && this.routerMacs.has(device.mac);
       this.applyKnown(device, device.mac, device.ips.at(-1)?.ip);
       this.devices.set(device.key, device);
+      this.newestKey = device.key;
     }
   }
 
@@ -191,12 +199,28 @@ export class Inventory {
     if (router) router.isRouter = true;
   }
 
+  /** Returns the device key of a MAC, "mac:<mac>". */
+  private macKey(mac: string): string {
+    let key = this.macKeys.get(mac);
+    if (key === undefined) {
+      key = `mac:${mac}`;
+      // Bounded like the inventory: past the bound the cache starts over rather than growing.
+      if (this.macKeys.size >= this.options.maxDevices) this.macKeys.clear();
+      this.macKeys.set(mac, key);
+    }
+    return key;
+  }
+
   private deviceFor(key: string, mac: string | undefined, ip: string | undefined, ts: number): Device {
     let device = this.devices.get(key);
     if (device !== undefined) {
-      // Re-inserting keeps the map in least-recently-seen order for eviction.
-      this.devices.delete(key);
-      this.devices.set(key, device);
+      // Re-inserting keeps the map in least-recently-seen order for eviction. The device of
+      // the previous call (the session after its transactions) is at the end already.
+      if (key !== this.newestKey) {
+        this.devices.delete(key);
+        this.devices.set(key, device);
+        this.newestKey = key;
+      }
       if (ts > device.lastSeen) device.lastSeen = ts;
       if (ts < device.firstSeen) device.firstSeen = ts;
       return device;
@@ -217,6 +241,7 @@ export class Inventory {
     }
     this.applyKnown(device, mac, ip);
     this.devices.set(key, device);
+    this.newestKey = key;
     if (this.devices.size > this.options.maxDevices) {
       const oldest = this.devices.keys().next().value as string;
       this.devices.delete(oldest);

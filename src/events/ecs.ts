@@ -1,6 +1,6 @@
 import type { MessageInfo } from '../mail/types.js';
 import type { SmtpReply, SmtpSessionInfo, SmtpTransaction } from '../smtp/types.js';
-import type { Anomaly, Flow } from '../tcp/types.js';
+import type { Anomaly, Endpoint, Flow } from '../tcp/types.js';
 
 /**
  * Event documents in Elastic Common Schema (ECS) field names, so a SIEM maps them without work.
@@ -88,18 +88,11 @@ function ecsMac(mac: string): string {
   return text;
 }
 
-function endpoints(flow: Flow): Record<string, unknown> {
-  const source: Record<string, unknown> = { ip: flow.client.ip, port: flow.client.port };
-  if (flow.client.mac) source.mac = ecsMac(flow.client.mac);
-  const destination: Record<string, unknown> = { ip: flow.server.ip, port: flow.server.port };
-  if (flow.server.mac) destination.mac = ecsMac(flow.server.mac);
-  return {
-    source,
-    destination,
-    client: { ip: flow.client.ip, port: flow.client.port },
-    server: { ip: flow.server.ip, port: flow.server.port },
-    network: networkFields(flow),
-  };
+/** Returns the ECS source or destination object of an endpoint: ip, port and the MAC when known. */
+function endpointFields(endpoint: Endpoint): Record<string, unknown> {
+  const fields: Record<string, unknown> = { ip: endpoint.ip, port: endpoint.port };
+  if (endpoint.mac) fields.mac = ecsMac(endpoint.mac);
+  return fields;
 }
 
 function anomalyFields(anomalies: readonly Anomaly[]): Record<string, unknown>[] | undefined {
@@ -115,7 +108,8 @@ function anomalyFields(anomalies: readonly Anomaly[]): Record<string, unknown>[]
 /** Parses an RFC 5322 Date header into ISO 8601, or undefined when it is not a date. */
 function originationTime(date: string | undefined): string | undefined {
   if (!date) return undefined;
-  const millis = Date.parse(date.replace(/\s*\([^)]*\)\s*$/, ''));
+  // Most dates carry no comment, and the regular expression cannot match without a '('.
+  const millis = Date.parse(date.includes('(') ? date.replace(/\s*\([^)]*\)\s*$/, '') : date);
   return Number.isFinite(millis) ? new Date(millis).toISOString() : undefined;
 }
 
@@ -180,14 +174,17 @@ function mimeFields(message: MessageInfo): Record<string, unknown> {
   const leaves = message.parts.filter((part) => !part.contentType.startsWith('multipart/'));
   return {
     part_count: message.parts.length,
-    parts: leaves.slice(0, MAX_PARTS_IN_EVENT).map((part) => ({
-      path: part.path,
-      content_type: part.contentType,
-      size: part.size,
-      ...(part.filename !== undefined ? { filename: part.filename } : {}),
-      ...(part.disposition !== undefined ? { disposition: part.disposition } : {}),
-      ...(part.sha256 !== undefined ? { sha256: part.sha256, sha1: part.sha1, md5: part.md5 } : {}),
-    })),
+    parts: leaves.slice(0, MAX_PARTS_IN_EVENT).map((part) => {
+      const fields: Record<string, unknown> = { path: part.path, content_type: part.contentType, size: part.size };
+      if (part.filename !== undefined) fields.filename = part.filename;
+      if (part.disposition !== undefined) fields.disposition = part.disposition;
+      if (part.sha256 !== undefined) {
+        fields.sha256 = part.sha256;
+        fields.sha1 = part.sha1;
+        fields.md5 = part.md5;
+      }
+      return fields;
+    }),
   };
 }
 
@@ -232,8 +229,16 @@ export function transactionEvent(
   if (tx.status === 'completed') outcome = 'success';
   else if (tx.status === 'rejected') outcome = 'failure';
   const anomalies = anomalyFields(tx.anomalies);
+  // The fields are assigned one by one, not spread from temporary objects, in the order the
+  // JSON output has them.
+  const mailtap: Record<string, unknown> = { flow_id: flow.id, midstream: flow.midstream };
+  if (anomalies) mailtap.anomalies = anomalies;
+  if (message && message.anomalies.length > 0) mailtap.message_anomalies = message.anomalies;
+  if (body) mailtap.message = { size: body.size, sha256: body.sha256 };
+  if (message) mailtap.mime = mimeFields(message);
+  const start = isoTime(tx.startTs);
   const event: EcsEvent = {
-    '@timestamp': isoTime(tx.startTs),
+    '@timestamp': start,
     event: {
       kind: 'event',
       category: ['email', 'network'],
@@ -241,22 +246,19 @@ export function transactionEvent(
       dataset: 'mailtap.smtp',
       action: 'smtp-transaction',
       id: `${flow.id}-${tx.depth}`,
-      start: isoTime(tx.startTs),
+      start,
       end: isoTime(tx.endTs),
       duration: Math.round((tx.endTs - tx.startTs) * 1e6) * 1000,
       outcome,
     },
-    ...endpoints(flow),
+    source: endpointFields(flow.client),
+    destination: endpointFields(flow.server),
+    client: { ip: flow.client.ip, port: flow.client.port },
+    server: { ip: flow.server.ip, port: flow.server.port },
+    network: networkFields(flow),
     email: emailFields(tx, message),
     smtp,
-    mailtap: {
-      flow_id: flow.id,
-      midstream: flow.midstream,
-      ...(anomalies ? { anomalies } : {}),
-      ...(message && message.anomalies.length > 0 ? { message_anomalies: message.anomalies } : {}),
-      ...(body ? { message: { size: body.size, sha256: body.sha256 } } : {}),
-      ...(message ? { mime: mimeFields(message) } : {}),
-    },
+    mailtap,
     ecs: { version: ECS_VERSION },
   };
   return event;
@@ -287,8 +289,16 @@ export function sessionEvent(session: SmtpSessionInfo): EcsEvent {
     };
   }
   const anomalies = anomalyFields(session.anomalies);
+  const mailtap: Record<string, unknown> = {
+    flow_id: flow.id,
+    midstream: flow.midstream,
+    bytes: { client: flow.bytes[0], server: flow.bytes[1] },
+    gap_bytes: { client: flow.gapBytes[0], server: flow.gapBytes[1] },
+  };
+  if (anomalies) mailtap.anomalies = anomalies;
+  const start = isoTime(session.startTs);
   return {
-    '@timestamp': isoTime(session.startTs),
+    '@timestamp': start,
     event: {
       kind: 'event',
       category: ['email', 'network'],
@@ -296,20 +306,18 @@ export function sessionEvent(session: SmtpSessionInfo): EcsEvent {
       dataset: 'mailtap.smtp',
       action: 'smtp-session',
       id: `${flow.id}-0`,
-      start: isoTime(session.startTs),
+      start,
       end: isoTime(session.endTs),
       duration: Math.round((session.endTs - session.startTs) * 1e6) * 1000,
       outcome: 'unknown',
     },
-    ...endpoints(flow),
+    source: endpointFields(flow.client),
+    destination: endpointFields(flow.server),
+    client: { ip: flow.client.ip, port: flow.client.port },
+    server: { ip: flow.server.ip, port: flow.server.port },
+    network: networkFields(flow),
     smtp,
-    mailtap: {
-      flow_id: flow.id,
-      midstream: flow.midstream,
-      bytes: { client: flow.bytes[0], server: flow.bytes[1] },
-      gap_bytes: { client: flow.gapBytes[0], server: flow.gapBytes[1] },
-      ...(anomalies ? { anomalies } : {}),
-    },
+    mailtap,
     ecs: { version: ECS_VERSION },
   };
 }

@@ -97,17 +97,37 @@ export class ReplyAssembler {
   }
 }
 
-const ENHANCED_CODE = /^([245])\.(\d{1,3})\.(\d{1,3})(?: |$)/;
+const DOT = 0x2e;
 
 /**
  * Return the RFC 3463 enhanced status code at the start of the reply text, when its class
  * digit matches the class of the reply code. A text such as "2.5 hours" is no status code.
+ * The form /^([245])\.(\d{1,3})\.(\d{1,3})(?: |$)/ is checked by character codes, because
+ * every reply goes through here. The code returned is the matched text.
  */
 export function parseEnhancedCode(text: string, code: number): string | undefined {
-  const match = ENHANCED_CODE.exec(text);
-  if (match === null) return undefined;
-  if (Number(match[1]) !== Math.floor(code / 100)) return undefined;
-  return `${match[1]}.${match[2]}.${match[3]}`;
+  const classDigit = text.charCodeAt(0) - DIGIT_0;
+  if (classDigit !== 2 && classDigit !== 4 && classDigit !== 5) return undefined;
+  if (classDigit !== Math.floor(code / 100)) return undefined;
+  if (text.charCodeAt(1) !== DOT) return undefined;
+  const subjectEnd = digitsEnd(text, 2);
+  if (subjectEnd === -1 || text.charCodeAt(subjectEnd) !== DOT) return undefined;
+  const detailEnd = digitsEnd(text, subjectEnd + 1);
+  if (detailEnd === -1) return undefined;
+  if (detailEnd < text.length && text.charCodeAt(detailEnd) !== SPACE) return undefined;
+  return text.slice(0, detailEnd);
+}
+
+/** Returns the end of the 1 to 3 ASCII digits at `start`, or -1 for no digit or more than 3. */
+function digitsEnd(text: string, start: number): number {
+  let end = start;
+  while (end < text.length && end - start <= 3 && isDigit(text.charCodeAt(end))) end++;
+  const count = end - start;
+  return count >= 1 && count <= 3 ? end : -1;
+}
+
+function isDigit(charCode: number): boolean {
+  return charCode >= DIGIT_0 && charCode <= DIGIT_9;
 }
 
 /**

@@ -45,11 +45,21 @@ export function idKey(id: string): string {
 }
 
 export function timeKey(timestamp: string, seq: number): string {
-  return `time!${timestamp}!${seqText(seq)}`;
+  return timeKeyOf(timestamp, seqText(seq));
 }
 
 export function deviceIndexKey(deviceId: string, seq: number): string {
-  return `dev!${deviceId}!${seqText(seq)}`;
+  return deviceIndexKeyOf(deviceId, seqText(seq));
+}
+
+/** Returns the time! key for a sequence already formatted by seqText. */
+function timeKeyOf(timestamp: string, digits: string): string {
+  return `time!${timestamp}!${digits}`;
+}
+
+/** Returns the dev! key for a sequence already formatted by seqText. */
+function deviceIndexKeyOf(deviceId: string, digits: string): string {
+  return `dev!${deviceId}!${digits}`;
 }
 
 export function stateKey(name: string): string {
@@ -98,16 +108,45 @@ export function deviceId(text: string): string {
   return 'ip:' + text;
 }
 
+/** Maximum number of device ids that eventDeviceIds keeps normalised; past it the cache starts over. */
+const MAX_CACHED_DEVICE_IDS = 4096;
+
+/**
+ * Device ids by the device key or MAC text, and by the source IP. A site has few devices, so
+ * the caches save a regular expression and two new strings per id of every stored event.
+ */
+const cachedDeviceIds = new Map<string, string>();
+const cachedIpIds = new Map<string, string>();
+
+function cachedId(cache: Map<string, string>, text: string, make: (text: string) => string): string {
+  let id = cache.get(text);
+  if (id === undefined) {
+    id = make(text);
+    if (cache.size >= MAX_CACHED_DEVICE_IDS) cache.clear();
+    cache.set(text, id);
+  }
+  return id;
+}
+
+const ipId = (ip: string): string => 'ip:' + ip;
+
 /** Lists the device ids an event is indexed under, without repeats. */
 export function eventDeviceIds(event: EcsEvent): string[] {
-  const ids = new Set<string>();
+  // At most three ids, so includes() finds repeats more cheaply than a Set.
+  const ids: string[] = [];
   const mailtap = event.mailtap as { device?: { key?: unknown } } | undefined;
   const key = mailtap?.device?.key;
-  if (typeof key === 'string' && key.length > 0) ids.add(deviceId(key));
+  if (typeof key === 'string' && key.length > 0) ids.push(cachedId(cachedDeviceIds, key, deviceId));
   const source = event.source as { ip?: unknown; mac?: unknown } | undefined;
-  if (typeof source?.ip === 'string' && source.ip.length > 0) ids.add('ip:' + source.ip);
-  if (typeof source?.mac === 'string' && source.mac.length > 0) ids.add(deviceId(source.mac));
-  return [...ids];
+  if (typeof source?.ip === 'string' && source.ip.length > 0) {
+    const id = cachedId(cachedIpIds, source.ip, ipId);
+    if (!ids.includes(id)) ids.push(id);
+  }
+  if (typeof source?.mac === 'string' && source.mac.length > 0) {
+    const id = cachedId(cachedDeviceIds, source.mac, deviceId);
+    if (!ids.includes(id)) ids.push(id);
+  }
+  return ids;
 }
 
 /** Lists every index key (time! and dev!) that the stored event at `seq` has. */
@@ -117,7 +156,9 @@ export function indexKeys(event: EcsEvent, seq: number): string[] {
 
 /** Lists the index keys of an event with this @timestamp and these device ids at `seq`. */
 export function indexKeysFor(timestamp: string, deviceIds: readonly string[], seq: number): string[] {
-  const keys = [timeKey(timestamp, seq)];
-  for (const id of deviceIds) keys.push(deviceIndexKey(id, seq));
+  // The 16 digits are formatted once for all keys of the event.
+  const digits = seqText(seq);
+  const keys = [timeKeyOf(timestamp, digits)];
+  for (const id of deviceIds) keys.push(deviceIndexKeyOf(id, digits));
   return keys;
 }

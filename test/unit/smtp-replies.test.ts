@@ -42,6 +42,18 @@ describe('parseEnhancedCode', () => {
     assert.equal(parseEnhancedCode('5.7.1 denied', 250), undefined);
     assert.equal(parseEnhancedCode('2.5 hours', 250), undefined);
   });
+
+  // RFC 3463 section 2: class "." subject "." detail, subject and detail 1 to 3 digits.
+  it('checks the digit counts and the end', () => {
+    assert.equal(parseEnhancedCode('4.7.0', 450), '4.7.0');
+    assert.equal(parseEnhancedCode('5.123.456 x', 550), '5.123.456');
+    assert.equal(parseEnhancedCode('5.1234.1 x', 550), undefined);
+    assert.equal(parseEnhancedCode('5.1.1234 x', 550), undefined);
+    assert.equal(parseEnhancedCode('5..1 x', 550), undefined);
+    assert.equal(parseEnhancedCode('2.0.0Ok', 250), undefined);
+    assert.equal(parseEnhancedCode('2.0.0\tOk', 250), undefined);
+    assert.equal(parseEnhancedCode('3.0.0 x', 354), undefined);
+  });
 });
 
 describe('parseQueueId', () => {

@@ -61,7 +61,7 @@ const { values } = parseArgs({
   options: {
     ...CAPTURE_OPTIONS,
     mix: { type: 'string', default: 'all' },
-    rates: { type: 'string', default: '100,150,200,250,300,400,600,800,1000,top' },
+    rates: { type: 'string', default: '100,150,200,250,300,400,500,600,800,1000,top' },
     'office-rates': { type: 'string', default: '250,500,750,1000,top' },
     'keep-going': { type: 'boolean', default: false },
     'no-references': { type: 'boolean', default: false },
@@ -453,15 +453,15 @@ function writeDocs() {
     `- ${commandOutput('tcpreplay', ['--version'])}, with the capture preloaded into memory; the packets go from one end of a veth pair (MTU ${MTU}, as on a mirror port; offloads off) to the other, each end in its own network namespace. tcpreplay and the kernel work of both veth ends run on the same 2 CPUs as the sensor.`,
     `- Sensor: \`mailtap live -i ${SENSOR_IF} --config FILE --db DIR\` with the default filter and capture buffer (${BUFFER_MIB} MiB), storing every record, started fresh for each rate`,
     '- A rate is without loss when tcpreplay and the sending veth report no failed or dropped packet, the sensor counted every packet the filter passes and every transaction of the generator, its loss estimate is 0, and neither the kernel (the capture socket\'s counters, `kernel drops`) nor the interface reported drops',
-    `- tcpdump reference: after each sensor run the same rate is replayed to \`tcpdump -i ${SENSOR_IF} -B ${BUFFER_MIB * 1024} -w /dev/null FILTER\` with the same filter; its counts are its pcap_stats. Then the same rate goes to \`node bench/lib/cap-count.mjs\`, which opens cap with the same filter and buffer and only counts packets. Neither parses, so they show what the machine and the capture binding deliver, not what parsing costs.`,
+    `- References: after each sensor run the same rate is replayed to \`tcpdump -i ${SENSOR_IF} -B ${BUFFER_MIB * 1024} -w /dev/null FILTER\` (its counts are its pcap_stats), then to \`node bench/lib/cap-count.mjs\`, which opens cap with the same filter and buffer and only counts packets. Neither parses, so they show what the machine and the capture binding deliver, not what parsing costs.`,
     '',
     ...mixes.flatMap(mixSection),
     '- Interface drops (rx_dropped and rx_missed_errors of the sensor\'s veth) stayed 0 in every run: when the capture buffer is full, the kernel drops packets in the capture socket, which `kernel drops` counts.',
     '- The loss estimate counts bytes acknowledged within the flows the sensor saw; flows whose packets were all dropped ' +
       'do not count, so the estimate can be lower than the share of missed packets.',
-    '- Packet decoding, TCP reassembly, SMTP parsing and the store run on the main thread (MIME parsing in a worker), ' +
-      'and cap 0.2.1 calls into JavaScript once per packet, so the capture keeps up only as long as that thread does; ' +
-      'live capture cannot sustain a higher packet rate than the read reference.',
+    '- Packet decoding, TCP reassembly, SMTP parsing and the store run on the main thread (MIME parsing in a worker). ' +
+      'cap alone keeps up where the sensor loses packets, so the loss comes from that thread: live capture cannot sustain a higher packet rate than the read reference, ' +
+      'and reaches less, because tcpreplay and the kernel\'s veth work take CPU time from it.',
     END,
   ];
   const text = existsSync(DOCS_PATH) ? readFileSync(DOCS_PATH, 'utf8') : '';

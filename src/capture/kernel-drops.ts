@@ -84,12 +84,12 @@ export interface KernelCounts {
 
 /**
  * Adds up the kernel counters of the capture sockets on a set of interfaces from its creation
- * on. Create it after the capture opened. The kernel resets the counters on each read, and a
- * socket that closes takes its unread counts with it; a capture reopened on a reload is found
- * again on the next read.
+ * on. Create it right after the capture opened, and call rescan() right after a reopen. The
+ * kernel resets the counters on each read. A socket that closes takes its unread counts with
+ * it, so read() before closing.
  */
 export class KernelDropCounter {
-  /** Why the counts are unavailable, or undefined when they are read. */
+  /** Reason the counts are unavailable, or undefined when they are read. */
   readonly unavailable: string | undefined;
   private sockets: PacketSocket[] = [];
   private readonly ifindexes = new Set<number>();
@@ -110,35 +110,45 @@ export class KernelDropCounter {
     } else {
       this.sockets = findPacketSockets(this.ifindexes, procRoot);
       this.unavailable = this.sockets.length === 0 ? `no capture socket on ${interfaces.join(', ')} was found in ${procRoot}/net/packet` : undefined;
-      this.readFirst();
+      this.discardFirstReadings(this.sockets);
     }
   }
 
   /**
-   * Takes the first reading. Its packets wait in the ring for cap and count. Its drops do not:
-   * between socket creation and filter attachment the socket takes every frame, and with a
-   * small buffer on a busy port the kernel drops some of those (tcpdump counts them too).
+   * Takes the first reading of new sockets and discards it. Until libpcap attaches the filter,
+   * a new socket takes every frame on the interface, and libpcap then drains those frames
+   * without handing them to cap, so the first reading counts packets that the filter never
+   * passed, and drops among them. Taken right after the capture opened, before cap delivered
+   * anything, the reading contains little else.
    */
-  private readFirst(): void {
+  private discardFirstReadings(sockets: readonly PacketSocket[]): void {
     const native = captureNative();
     if (native === undefined) return;
-    for (const socket of this.sockets) {
+    for (const socket of sockets) {
       try {
-        const [received, dropped] = native.readStats(socket.fd);
-        this.totals.received += received - dropped;
+        native.readStats(socket.fd);
       } catch {
-        // Closed already: found again on the next read.
+        // Closed already: found again by the next rescan.
       }
     }
+  }
+
+  /**
+   * Finds the capture sockets again after the capture reopened them (a reload with a new
+   * filter) and discards their first readings. Call it right after the reopen.
+   */
+  rescan(): void {
+    if (this.unavailable !== undefined) return;
+    const known = new Set(this.sockets.map((socket) => socket.inode));
+    this.sockets = findPacketSockets(this.ifindexes, this.procRoot);
+    this.discardFirstReadings(this.sockets.filter((socket) => !known.has(socket.inode)));
   }
 
   /** Returns the counts since the counter was created, or undefined when unavailable. */
   read(): KernelCounts | undefined {
     const native = captureNative();
     if (this.unavailable !== undefined || native === undefined) return undefined;
-    if (this.sockets.some((socket) => socketInode(`${this.procRoot}/fd/${socket.fd}`) !== socket.inode)) {
-      this.sockets = findPacketSockets(this.ifindexes, this.procRoot);
-    }
+    if (this.sockets.some((socket) => socketInode(`${this.procRoot}/fd/${socket.fd}`) !== socket.inode)) this.rescan();
     for (const socket of this.sockets) {
       try {
         const [received, dropped] = native.readStats(socket.fd);

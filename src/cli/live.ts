@@ -174,6 +174,16 @@ function captureFilter(config: Config, override: string | undefined): { filter: 
   return { filter: defaultCaptureFilter(ports), fallback: defaultCaptureFilter(ports, false) };
 }
 
+/** Returns whether an interface is Ethernet: ARPHRD_ETHER (1) in /sys/class/net/IFACE/type. */
+function isEthernet(iface: string): boolean {
+  if (iface === 'any' || iface.includes('/')) return false;
+  try {
+    return readFileSync(`/sys/class/net/${iface}/type`, 'ascii').trim() === '1';
+  } catch {
+    return false;
+  }
+}
+
 /** Minimum slot size, in bytes, at which the sensor warns: slots sized for 64 KiB frames. */
 const LARGE_SLOT_BYTES = 32768;
 
@@ -185,10 +195,14 @@ function logRingSizes(interfaces: readonly string[], log: Logger): void {
   for (const ring of readRingSizes(interfaces)) {
     const fields = { interface: ring.iface, slots: ring.slots, slotBytes: ring.slotBytes };
     if (ring.slotBytes >= LARGE_SLOT_BYTES) {
+      // On Ethernet, offloads are the cause. libpcap sizes the slots of "any" and of links
+      // without Ethernet headers (tun) for 64 KiB frames whatever their settings.
+      const remedy = isEthernet(ring.iface)
+        ? `turn offloads off (ethtool -K ${ring.iface} gro off lro off gso off tso off) or raise capture.buffer_size`
+        : 'raise capture.buffer_size';
       log.warn(
         fields,
-        `the capture buffer of ${ring.iface} has room for ${ring.slots} packets only, because libpcap sized its slots for 64 KiB frames: ` +
-          `turn offloads off (ethtool -K ${ring.iface} gro off lro off gso off tso off) or raise capture.buffer_size`,
+        `the capture buffer of ${ring.iface} has room for ${ring.slots} packets only, because libpcap sized its slots for 64 KiB frames: ${remedy}`,
       );
     } else {
       log.info(fields, 'capture buffer');
@@ -312,6 +326,16 @@ export async function runLive(argv: string[]): Promise<number> {
   );
   const errors = new RateLimitedLog(log);
 
+  // A SIGHUP (systemctl reload) before the capture runs would end the process, Node's default
+  // for the signal, and systemd does not restart a unit that a signal of its own ended. The
+  // reload is done once the capture has started instead.
+  let reloadPending = false;
+  const earlyReload = (): void => {
+    reloadPending = true;
+    log.info('SIGHUP before the capture started: reloading once it runs');
+  };
+  process.on('SIGHUP', earlyReload);
+
   // libpcap cannot open an interface that is down, and cap 0.2.1 aborts the process when a
   // captured interface goes down. A sensor restarted after that waits here instead of failing
   // again, so a mirror port that stays down for minutes does not exhaust the service's restarts.
@@ -378,6 +402,7 @@ export async function runLive(argv: string[]): Promise<number> {
     onEvent: (event) => stored.add(event),
   });
 
+  const startSmtp = config.smtp;
   let filters = captureFilter(config, values.filter);
   let capture: LiveCapture;
   try {
@@ -567,11 +592,13 @@ export async function runLive(argv: string[]): Promise<number> {
       return;
     }
 
-    const nextFilters = captureFilter(next, values.filter);
+    // The SMTP parser keeps the ports of the start, so the default filter keeps them too.
+    const nextFilters = captureFilter({ ...next, smtp: startSmtp }, values.filter);
     try {
       // A new filter reopens the capture sockets, and their kernel counters go with the old ones.
       if (nextFilters.filter !== capture.filter) kernel.read();
       capture.setFilter(nextFilters.filter, nextFilters.fallback);
+      kernel.rescan();
     } catch (error) {
       log.error(
         { config: configFile, filter: nextFilters.filter, err: errorText(error) },
@@ -643,6 +670,7 @@ export async function runLive(argv: string[]): Promise<number> {
   process.on('SIGINT', onStop);
   process.on('SIGTERM', onStop);
   process.on('SIGHUP', reload);
+  process.off('SIGHUP', earlyReload);
   // Logged once the signal handlers are in place: a supervisor may stop the sensor right away.
   log.info(
     { interfaces, filter: filters.filter, linkTypes: capture.linkTypes(), bufferSize: config.capture.buffer_size, db: dbPath, host: hostname() },
@@ -653,6 +681,7 @@ export async function runLive(argv: string[]): Promise<number> {
   if (withoutVlan.length > 0) {
     log.info({ interfaces: withoutVlan, filter: filters.fallback }, 'interfaces without VLAN tags use the default filter without its VLAN part');
   }
+  if (reloadPending) reload();
 
   return done;
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { CLI, type Fields } from './cli.js';
+import { PcapBuilder, TcpConnection } from './pcap-builder.js';
 
 /*
  * Capture filters on links other than Ethernet, and reloads with filters that do not compile.
@@ -164,6 +165,41 @@ describe('mailtap live filters on other link types', { skip }, () => {
       assert.deepEqual(packetSocketInterfaces(pid), both);
     }
     assert.equal(sensor.logs.filter((entry) => entry.msg === 'configuration reloaded').length, 0);
+    assert.equal(await sensor.stop(), 0, sensor.stderr());
+  });
+
+  test('reloads count only filtered packets', async (t) => {
+    // Web traffic only: no packet passes either filter, before or after a reload.
+    const builder = new PcapBuilder();
+    const web = new TcpConnection(
+      builder,
+      { mac: '02:00:00:5f:00:21', ip: '10.58.0.21', port: 40100 },
+      { mac: '02:00:00:5f:00:80', ip: '10.58.0.80', port: 80 },
+      1_700_000_000_000_000,
+    );
+    web.handshake();
+    web.send(0, Buffer.alloc(100 * 1460, 'w'));
+    const pcap = join(dir, 'web.pcap');
+    writeFileSync(pcap, builder.toBuffer());
+
+    const runDir = mkdtempSync(join(dir, 'count-'));
+    const sensor = await startSensor(runDir, ['-i', 'mt5fl0'], 'capture:\n  filter: tcp port 25\n');
+    sensors.push(sensor);
+    const replay = spawn('ip', ['netns', 'exec', NS, 'tcpreplay', '--intf1=mt5fl1', '--pps=100000', '--loop=1000', pcap], { stdio: 'ignore' });
+    const config = join(runDir, 'site.yaml');
+    for (const filter of ['tcp port 587', 'tcp port 25', 'tcp port 587']) {
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      writeFileSync(config, readFileSync(config, 'utf8').replace(/filter: .*/, `filter: ${filter}`));
+      sensor.child.kill('SIGHUP');
+    }
+    await new Promise<void>((resolve) => replay.once('exit', () => resolve()));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const status = JSON.parse(run(process.execPath, CLI, 'status', '--json', '--socket', join(runDir, 'mailtap.sock'))) as Fields;
+    t.diagnostic(JSON.stringify(status.loss));
+    assert.equal(sensor.logs.filter((entry) => entry.msg === 'configuration reloaded').length, 3);
+    assert.equal(status.packets, 0);
+    assert.equal(status.loss.kernelPackets, 0);
+    assert.equal(status.loss.kernelDrops, 0);
     assert.equal(await sensor.stop(), 0, sensor.stderr());
   });
 

@@ -113,6 +113,21 @@ describe('mailtap live on an interface that is down', { skip }, () => {
     assert.equal(exit.code, 0, `${JSON.stringify(exit)}\n${sensor.stderr()}`);
   });
 
+  test('SIGHUP while waiting reloads after start', async () => {
+    setLink('down');
+    const sensor = startSensor(mkdtempSync(join(dir, 'hup-')));
+    sensors.push(sensor);
+    await sensor.waitForLog('interface down: waiting for it to come up (ip link set IFACE up)', 15000);
+    sensor.child.kill('SIGHUP');
+    await sensor.waitForLog('SIGHUP before the capture started: reloading once it runs', 5000);
+    setLink('up');
+    await sensor.waitForLog('capture started', 10000);
+    await sensor.waitForLog('configuration reloaded', 5000);
+    sensor.child.kill('SIGTERM');
+    const exit = await sensor.exit;
+    assert.equal(exit.code, 0, `${JSON.stringify(exit)}\n${sensor.stderr()}`);
+  });
+
   test('SIGTERM while waiting exits 0', async () => {
     setLink('down');
     const sensor = startSensor(mkdtempSync(join(dir, 'term-')));

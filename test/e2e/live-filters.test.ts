@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { CLI, type Fields } from './cli.js';
+import { spawnLiveSensor, type LiveSensor } from './live-sensor.js';
 import { PcapBuilder, TcpConnection } from './pcap-builder.js';
 
 /*
@@ -42,61 +42,16 @@ function ifindex(iface: string): number {
   return Number(run('ip', 'netns', 'exec', NS, 'cat', `/sys/class/net/${iface}/ifindex`).trim());
 }
 
-interface Sensor {
-  child: ChildProcess;
-  logs: Fields[];
-  stderr: () => string;
-  waitForLog(match: (entry: Fields) => boolean, timeoutMs: number): Promise<Fields>;
-  stop(): Promise<number | null>;
-}
-
-async function startSensor(dir: string, args: string[], configText = ''): Promise<Sensor> {
-  const config = join(dir, 'site.yaml');
-  writeFileSync(config, `feed:\n  listen: 127.0.0.1:0\ncontrol:\n  socket: ${join(dir, 'mailtap.sock')}\n${configText}`);
-  const child = spawn('ip', ['netns', 'exec', NS, process.execPath, CLI, 'live', ...args, '--config', config, '--db', join(dir, 'db')], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const logs: Fields[] = [];
-  let text = '';
-  const waiters: { match: (entry: Fields) => boolean; resolve: (entry: Fields) => void }[] = [];
-  createInterface({ input: child.stderr! }).on('line', (line) => {
-    text += line + '\n';
-    if (!line.startsWith('{')) return;
-    const entry = JSON.parse(line) as Fields;
-    logs.push(entry);
-    for (const waiter of waiters) if (waiter.match(entry)) waiter.resolve(entry);
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const sensor: Sensor = {
-    child,
-    logs,
-    stderr: () => text,
-    waitForLog(match, timeoutMs) {
-      const seen = logs.find(match);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`log line not seen within ${timeoutMs} ms:\n${text}`)), timeoutMs);
-        waiters.push({
-          match,
-          resolve: (entry) => {
-            clearTimeout(timer);
-            resolve(entry);
-          },
-        });
-      });
-    },
-    async stop() {
-      child.kill('SIGTERM');
-      return exited;
-    },
-  };
-  await sensor.waitForLog((entry) => entry.msg === 'capture started', 15000);
+/** Starts a sensor in the namespace and waits until it captures. */
+async function startSensor(dir: string, args: string[], configText = ''): Promise<LiveSensor> {
+  const sensor = spawnLiveSensor(NS, dir, args, configText);
+  await sensor.waitForLog('capture started', 15000);
   return sensor;
 }
 
 describe('mailtap live filters on other link types', { skip }, () => {
   let dir: string;
-  const sensors: Sensor[] = [];
+  const sensors: LiveSensor[] = [];
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'mailtap-filters-'));
@@ -129,7 +84,7 @@ describe('mailtap live filters on other link types', { skip }, () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     const status = JSON.parse(run(process.execPath, CLI, 'status', '--json', '--socket', join(runDir, 'mailtap.sock'))) as Fields;
     assert.ok(status.packets >= 2, JSON.stringify(status));
-    assert.equal(await sensor.stop(), 0, sensor.stderr());
+    assert.equal((await sensor.stop()).code, 0, sensor.stderr());
   });
 
   test('offloads on: small capture buffer warned', async () => {
@@ -140,7 +95,7 @@ describe('mailtap live filters on other link types', { skip }, () => {
     assert.equal(warning.level, 40);
     assert.ok(warning.slotBytes >= 65536, JSON.stringify(warning));
     assert.ok(warning.slots < 1100, JSON.stringify(warning));
-    assert.equal(await sensor.stop(), 0, sensor.stderr());
+    assert.equal((await sensor.stop()).code, 0, sensor.stderr());
   });
 
   test('bad reload filter opens no socket', async () => {
@@ -165,7 +120,7 @@ describe('mailtap live filters on other link types', { skip }, () => {
       assert.deepEqual(packetSocketInterfaces(pid), both);
     }
     assert.equal(sensor.logs.filter((entry) => entry.msg === 'configuration reloaded').length, 0);
-    assert.equal(await sensor.stop(), 0, sensor.stderr());
+    assert.equal((await sensor.stop()).code, 0, sensor.stderr());
   });
 
   test('reloads count only filtered packets', async (t) => {
@@ -200,7 +155,7 @@ describe('mailtap live filters on other link types', { skip }, () => {
     assert.equal(status.packets, 0);
     assert.equal(status.loss.kernelPackets, 0);
     assert.equal(status.loss.kernelDrops, 0);
-    assert.equal(await sensor.stop(), 0, sensor.stderr());
+    assert.equal((await sensor.stop()).code, 0, sensor.stderr());
   });
 
   test('reload warns about restart-only settings', async () => {
@@ -217,6 +172,6 @@ describe('mailtap live filters on other link types', { skip }, () => {
     sensor.child.kill('SIGHUP');
     const warning = await sensor.waitForLog((entry) => String(entry.msg).startsWith('SIGHUP: smtp changed'), 5000);
     assert.deepEqual(warning.sections, ['smtp']);
-    assert.equal(await sensor.stop(), 0, sensor.stderr());
+    assert.equal((await sensor.stop()).code, 0, sensor.stderr());
   });
 });

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { CLI, type Fields } from './cli.js';
+import { spawnLiveSensor, type LiveSensor } from './live-sensor.js';
 
 /*
  * `mailtap live` on an interface that is down, in namespace mt5dn on veth mt5dn0 (peer mt5dn1).
@@ -28,60 +27,13 @@ function setLink(state: 'up' | 'down'): void {
   run('ip', '-n', NS, 'link', 'set', 'mt5dn0', state);
 }
 
-/** A running sensor, with its JSON log lines as they arrive and its exit. */
-interface Sensor {
-  child: ChildProcess;
-  logs: Fields[];
-  stderr: () => string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Resolves with the first log line with this message, or rejects after timeoutMs. */
-  waitForLog(msg: string, timeoutMs: number): Promise<Fields>;
-}
-
-function startSensor(dir: string): Sensor {
-  const config = join(dir, 'site.yaml');
-  writeFileSync(config, `feed:\n  listen: 127.0.0.1:0\ncontrol:\n  socket: ${join(dir, 'mailtap.sock')}\n`);
-  const child = spawn('ip', ['netns', 'exec', NS, process.execPath, CLI, 'live', '-i', 'mt5dn0', '--config', config, '--db', join(dir, 'db')], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const logs: Fields[] = [];
-  let text = '';
-  const waiters: { msg: string; resolve: (entry: Fields) => void }[] = [];
-  createInterface({ input: child.stderr! }).on('line', (line) => {
-    text += line + '\n';
-    if (!line.startsWith('{')) return;
-    const entry = JSON.parse(line) as Fields;
-    logs.push(entry);
-    for (const waiter of waiters.filter((w) => w.msg === entry.msg)) waiter.resolve(entry);
-  });
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return {
-    child,
-    logs,
-    stderr: () => text,
-    exit,
-    waitForLog(msg, timeoutMs) {
-      const seen = logs.find((entry) => entry.msg === msg);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no "${msg}" log line within ${timeoutMs} ms:\n${text}`)), timeoutMs);
-        waiters.push({
-          msg,
-          resolve: (entry) => {
-            clearTimeout(timer);
-            resolve(entry);
-          },
-        });
-      });
-    },
-  };
+function startSensor(dir: string): LiveSensor {
+  return spawnLiveSensor(NS, dir, ['-i', 'mt5dn0']);
 }
 
 describe('mailtap live on an interface that is down', { skip }, () => {
   let dir: string;
-  const sensors: Sensor[] = [];
+  const sensors: LiveSensor[] = [];
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'mailtap-iface-down-'));

@@ -313,7 +313,7 @@ export class LiveCapture {
     }
     const cap = newCap();
     // cap keeps only a raw pointer to this buffer and writes every packet into it, so the session
-    // holds it for as long as the capture runs.
+    // keeps a reference to it for as long as the capture runs.
     const buffer = Buffer.alloc(PACKET_BUFFER);
     let linkName: string;
     try {

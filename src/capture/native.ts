@@ -1,5 +1,5 @@
 /**
- * Loads native/capture.c, the small N-API module that `npm install` builds with node-gyp. It
+ * Loads native/capture.c, the small N-API module that `npm ci` (or `npm install`) builds with node-gyp. It
  * reads the kernel counters of a capture socket and checks BPF filters without opening one,
  * which the `cap` addon does not offer. Commands work without it, and report what is missing.
  */
@@ -31,7 +31,7 @@ export function captureNative(): CaptureNative | undefined {
   return loaded;
 }
 
-/** Returns why captureNative() returned undefined. */
+/** Returns the reason captureNative() returned undefined. */
 export function nativeLoadError(): string | undefined {
   captureNative();
   return loadError;

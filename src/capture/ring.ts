@@ -1,7 +1,8 @@
 /**
  * Reads the size of the capture sockets' ring buffers. libpcap divides capture.buffer_size into
  * slots for the largest frame it expects: MTU-sized on an interface without offloads, 64 KiB
- * when the interface merges segments (GRO, LRO) or for the "any" pseudo-interface. The number
+ * when the interface has segmentation offloads on (GRO, LRO, GSO, TSO), for the "any"
+ * pseudo-interface and for links without Ethernet headers (tun). The number
  * of slots is the number of packets a burst can queue, so a 64 KiB slot size is worth a
  * warning. `ss -0 -e` (iproute2) prints the ring of every packet socket of the network
  * namespace, with its inode.

@@ -33,7 +33,7 @@ export interface SensorStats {
     interfaceDrops: number;
     /**
      * Packets that passed the capture filter, as the kernel counts them in the capture sockets
-     * (pcap_stats' ps_recv); null when the sensor cannot read those counters or reads a file.
+     * (pcap_stats' ps_recv). Null when the sensor cannot read those counters or reads a file.
      */
     kernelPackets: number | null;
     /** Of kernelPackets, those the kernel dropped because the capture buffer was full (ps_drop). */

@@ -68,8 +68,8 @@ function buildNetwork(): void {
   run('ip', 'link', 'add', 'mt5tap', 'type', 'veth', 'peer', 'name', 'mt5mir', 'netns', 'mt5sw');
   run('sysctl', '-qw', 'net.ipv6.conf.mt5tap.disable_ipv6=1');
   run('ip', 'link', 'set', 'mt5tap', 'up');
-  // As the README's mirror-port set-up says: with offloads on, libpcap sizes the capture
-  // buffer's slots for 64 KiB frames and the sensor warns.
+  // Offloads off, as in the README's mirror-port set-up. With offloads on, libpcap sizes the
+  // capture buffer's slots for 64 KiB frames and the sensor warns.
   run('ethtool', '-K', 'mt5tap', 'gro', 'off', 'lro', 'off', 'gso', 'off', 'tso', 'off');
   inNs('mt5sw', 'ip', 'link', 'set', 'mt5mir', 'up');
   for (const host of HOSTS) {
